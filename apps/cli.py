@@ -1,0 +1,117 @@
+"""`prefdesk ...`: parses flags (apps/settings.py), calls the domain, prints the outcome.
+
+Exit codes: 0 done, 1 the input or the store was refused (the message says why), 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from apps import settings as cli_settings
+from exports.dpo import export_dpo
+from labeling import users
+from labeling.errors import BadUserInput, PrefdeskError
+from labeling.ingest import ImportReport, import_files, utc_now
+from labeling.stats import desk_stats
+from store.db import Store, open_store
+from store.errors import StoreError
+
+
+def _print_import(report: ImportReport) -> None:
+    if not report.added_anything:
+        print(f"nothing new: {report.records} record(s) already stored in dataset {report.dataset!r}")
+    else:
+        print(
+            f"imported into dataset {report.dataset!r}: {report.items_added} item(s), "
+            f"{report.responses_added} response(s), {report.pairs_added} pair(s) to judge "
+            f"from {report.records} record(s)"
+        )
+    if report.items_already_stored and report.added_anything:
+        print(f"  {report.items_already_stored} item(s) were already stored (only new responses added)")
+    if report.duplicate_records:
+        print(f"  {report.duplicate_records} repeated record(s) ignored")
+    for reason, count in report.skipped.items():
+        print(f"  skipped {count}: {reason}")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat password: ") != first:
+        raise BadUserInput("the two passwords differ")
+    return first
+
+
+def _print_stats(stats: dict[str, object]) -> None:
+    judgments = stats["judgments"]
+    assert isinstance(judgments, dict)
+    print(f"items      {stats['items']}")
+    print(f"responses  {stats['responses']}")
+    print(f"pairs      {stats['pairs']}")
+    verdicts = ", ".join(f"{k} {v}" for k, v in judgments["by_verdict"].items())
+    print(f"judgments  {judgments['in_force']} in force ({verdicts}); {judgments['undone']} undone")
+    annotators = stats["annotators"]
+    assert isinstance(annotators, dict)
+    for name, counts in annotators.items():
+        print(f"  {name:<20} {counts['judgments']}")
+
+
+def run(chosen: cli_settings.Settings) -> int:
+    if isinstance(chosen, cli_settings.ServeSettings | cli_settings.DemoSettings):
+        from apps import server  # gradio is imported only when serving
+
+        return server.run(chosen)
+    store = _open(chosen.db)
+    try:
+        return _run_with_store(chosen, store)
+    finally:
+        store.close()
+
+
+def _open(db: Path) -> Store:
+    return open_store(db)
+
+
+def _run_with_store(chosen: cli_settings.Settings, store: Store) -> int:
+    if isinstance(chosen, cli_settings.ImportSettings):
+        _print_import(import_files(store, list(chosen.files), fmt=chosen.format, dataset=chosen.dataset))
+    elif isinstance(chosen, cli_settings.UserAddSettings):
+        user = users.add_user(store, chosen.name, chosen.role, _read_password(chosen.password_stdin), utc_now)
+        print(f"added {user.role.value} {user.name!r}")
+    elif isinstance(chosen, cli_settings.UserListSettings):
+        for user in users.list_users(store):
+            print(f"{user.name}\t{user.role.value}")
+    elif isinstance(chosen, cli_settings.ExportSettings):
+        manifest = export_dpo(store, chosen.out, target=chosen.target, now=utc_now)
+        skipped = ", ".join(f"{k} {v}" for k, v in manifest["skipped"].items())
+        print(f"wrote {manifest['records']} record(s) to {chosen.out / manifest['files']['train']}")
+        print(f"  skipped pairs: {skipped}; manifest: {chosen.out / 'manifest.json'}")
+        for warning in manifest["warnings"]:
+            print(f"warning: {warning}", file=sys.stderr)
+    elif isinstance(chosen, cli_settings.StatsSettings):
+        stats = desk_stats(store)
+        if chosen.as_json:
+            print(json.dumps(stats, indent=2))
+        else:
+            _print_stats(stats)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    chosen = cli_settings.parse(argv)
+    try:
+        return run(chosen)
+    except (PrefdeskError, StoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

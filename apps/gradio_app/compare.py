@@ -1,0 +1,148 @@
+"""The Compare screen: a prompt, two responses in random order, one key per verdict.
+
+Each handler makes one domain call (labeling.desk.Desk) and one presenter call (present.py).
+Named API endpoints, usable with gradio_client under the same login as the browser:
+  /next_pair()                              -> the view of the pair to judge
+  /submit_pair(showing_id, verdict, rationale) -> records the verdict, returns the next view
+  /undo()                                   -> withdraws your last judgment, shows that pair again
+The view is (prompt, left, right, progress, showing_id, status, rationale, current) where
+`current` is {"showing_id", "item_id", "pair_id", "judged", "total", "done"}.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+import gradio as gr
+
+from apps.gradio_app import present
+from labeling.desk import Desk, ShownPair
+from labeling.errors import JudgmentError, NothingToUndo
+from labeling.models import PairVerdict, Showing
+
+LOCAL_ANNOTATOR = "local"  # the one person at a desk served on loopback without accounts
+VERDICT_BUTTONS = (
+    (PairVerdict.LEFT, "btn-left", "1 · Left is better"),
+    (PairVerdict.RIGHT, "btn-right", "2 · Right is better"),
+    (PairVerdict.TIE, "btn-tie", "3 · Tie"),
+    (PairVerdict.BOTH_BAD, "btn-bothbad", "4 · Both bad"),
+)
+
+
+def annotator_of(request: gr.Request | None) -> str:
+    name = getattr(request, "username", None) if request is not None else None
+    return name or LOCAL_ANNOTATOR
+
+
+def _state(shown: ShownPair | None) -> dict[str, Any] | None:
+    if shown is None:
+        return None
+    return {**asdict(shown), "shown_at": shown.shown_at.isoformat()}
+
+
+def _shown(state: dict[str, Any] | None) -> ShownPair | None:
+    if not state:
+        return None
+    return ShownPair(**{**state, "shown_at": datetime.fromisoformat(state["shown_at"])})
+
+
+class CompareScreen:
+    """Handlers bound to a Desk; `wire` connects them to the components."""
+
+    def __init__(self, desk: Desk) -> None:
+        self.desk = desk
+
+    def _view(self, annotator: str, showing: Showing | None, status: str) -> tuple[Any, ...]:
+        progress = self.desk.progress(annotator)
+        shown = ShownPair.of(showing) if showing else None
+        current = {
+            "showing_id": shown.showing_id if shown else "",
+            "item_id": showing.item.id if showing else None,
+            "pair_id": shown.pair_id if shown else None,
+            "judged": progress.judged,
+            "total": progress.total,
+            "done": showing is None,
+        }
+        if showing is None:
+            prompt, left, right = present.done_html(), "", ""
+        else:
+            prompt, left, right = present.showing_view(showing)
+        return (
+            prompt, left, right, present.progress_html(progress, annotator),
+            current["showing_id"], status, "", current, _state(shown),
+        )
+
+    def next_pair(self, state: dict[str, Any] | None, request: gr.Request) -> tuple[Any, ...]:
+        annotator = annotator_of(request)
+        return self._view(annotator, self.desk.next_showing(annotator), "")
+
+    def submit_pair(
+        self, showing_id: str, verdict: str, rationale: str, state: dict[str, Any] | None, request: gr.Request
+    ) -> tuple[Any, ...]:
+        annotator = annotator_of(request)
+        shown = _shown(state)
+        if shown is None or showing_id != shown.showing_id:
+            # A second click on a pair already judged, or a page that fell out of step: store
+            # nothing, show the pair that is current now.
+            return self._view(annotator, self.desk.next_showing(annotator), "That pair was already saved.")
+        try:
+            self.desk.submit(annotator, shown, verdict, rationale=rationale or "")
+        except JudgmentError as exc:
+            raise gr.Error(str(exc)) from exc
+        label = {"left": "left better", "right": "right better", "tie": "tie", "both_bad": "both bad"}
+        return self._view(annotator, self.desk.next_showing(annotator), f"Saved: {label.get(verdict, verdict)}.")
+
+    def undo(self, state: dict[str, Any] | None, request: gr.Request) -> tuple[Any, ...]:
+        annotator = annotator_of(request)
+        try:
+            undone = self.desk.undo(annotator)
+        except NothingToUndo as exc:
+            raise gr.Error(str(exc)) from exc
+        return self._view(annotator, self.desk.show_again(undone), "Undone: judge this pair again.")
+
+    def build(self, blocks: gr.Blocks) -> None:
+        """Lay out the screen inside `blocks` (an open `with gr.Blocks()`) and wire its events."""
+        state = gr.State(None)
+        progress = gr.HTML(elem_id="pd-progress")
+        prompt = gr.HTML(elem_id="pd-prompt")
+        with gr.Row(equal_height=False, elem_id="pd-sides"):
+            left = gr.HTML(elem_id="pd-left")
+            right = gr.HTML(elem_id="pd-right")
+        with gr.Row(elem_id="pd-verdicts"):
+            buttons = {
+                verdict: gr.Button(label, elem_id=elem_id, variant="secondary", size="lg")
+                for verdict, elem_id, label in VERDICT_BUTTONS
+            }
+        with gr.Row(elem_id="pd-extras"):
+            rationale = gr.Textbox(
+                label="Why? (optional: type it before the key; Esc leaves the box)",
+                lines=1, max_lines=4, scale=5, elem_id="pd-rationale",
+            )
+            undo = gr.Button("u · Undo last", elem_id="btn-undo", scale=1, variant="secondary")
+        status = gr.Markdown(elem_id="pd-status")
+        with gr.Row(visible=False):
+            showing_id = gr.Textbox(elem_id="pd-showing-id")
+            verdict_in = gr.Textbox(elem_id="pd-verdict-in")
+            submit_api = gr.Button(elem_id="pd-submit-api")
+            current = gr.JSON(elem_id="pd-current")
+        outputs = [prompt, left, right, progress, showing_id, status, rationale, current, state]
+
+        blocks.load(self.next_pair, inputs=[state], outputs=outputs, api_name="next_pair")
+        submit_api.click(
+            self.submit_pair, inputs=[showing_id, verdict_in, rationale, state], outputs=outputs,
+            api_name="submit_pair", trigger_mode="once",
+        )
+        for verdict, button in buttons.items():
+            button.click(
+                self._fixed_verdict(verdict), inputs=[showing_id, rationale, state], outputs=outputs,
+                api_visibility="private", trigger_mode="once",
+            )
+        undo.click(self.undo, inputs=[state], outputs=outputs, api_name="undo", trigger_mode="once")
+
+    def _fixed_verdict(self, verdict: PairVerdict):  # type: ignore[no-untyped-def]
+        def submit(showing_id: str, rationale: str, state: dict[str, Any] | None, request: gr.Request) -> tuple[Any, ...]:
+            return self.submit_pair(showing_id, verdict.value, rationale, state, request)
+
+        return submit

@@ -1,0 +1,39 @@
+"""build_app(desk) -> gr.Blocks, and the launch options that go with it (Gradio 6: theme, css
+and head are launch() arguments)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+import gradio as gr
+
+from apps.gradio_app.compare import CompareScreen
+from labeling.desk import Desk
+
+TITLE = "prefdesk"
+
+
+def _asset(name: str) -> str:
+    return resources.files("apps.gradio_app").joinpath(name).read_text(encoding="utf-8")
+
+
+def build_app(desk: Desk) -> gr.Blocks:
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
+        gr.Markdown(
+            "## prefdesk · Compare\n"
+            "Which reply answers the customer better? Press **1** (left), **2** (right), **3** (tie), "
+            "**4** (both bad), **u** to undo. The models are hidden and the sides are shuffled."
+        )
+        CompareScreen(desk).build(app)
+    app.queue(default_concurrency_limit=16)
+    return app
+
+
+def launch_options() -> dict[str, Any]:
+    """theme, css and head for launch(): system fonts only (no font CDN), the key handler."""
+    theme = gr.themes.Default(
+        font=[gr.themes.Font("system-ui"), gr.themes.Font("sans-serif")],
+        font_mono=[gr.themes.Font("ui-monospace"), gr.themes.Font("monospace")],
+    )
+    return {"theme": theme, "css": _asset("desk.css"), "head": f"<script>{_asset('keyboard.js')}</script>"}

@@ -1,0 +1,151 @@
+"""The only reader of command-line flags and environment variables.
+
+`parse(argv)` returns one frozen settings object per subcommand; everything below apps/ receives
+plain values. Environment: PREFDESK_DB is the default for --db.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from labeling.ingest_formats import FORMATS
+
+DEFAULT_PORT = 7860
+
+
+@dataclass(frozen=True)
+class ImportSettings:
+    db: Path
+    files: tuple[Path, ...]
+    format: str
+    dataset: str | None
+
+
+@dataclass(frozen=True)
+class UserAddSettings:
+    db: Path
+    name: str
+    role: str
+    password_stdin: bool
+
+
+@dataclass(frozen=True)
+class UserListSettings:
+    db: Path
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    db: Path
+    host: str
+    port: int
+    share_hint: str | None = None  # printed at start, e.g. the demo's login
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    db: Path
+    kind: str
+    target: str
+    out: Path
+
+
+@dataclass(frozen=True)
+class StatsSettings:
+    db: Path
+    as_json: bool
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    db: Path
+    host: str
+    port: int
+    fresh: bool
+
+
+Settings = (
+    ImportSettings | UserAddSettings | UserListSettings | ServeSettings | ExportSettings | StatsSettings | DemoSettings
+)
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (0-65535)")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    db_default = os.environ.get("PREFDESK_DB")
+    db_help = "the store file (DuckDB)" + (f"; default from PREFDESK_DB: {db_default}" if db_default else "")
+
+    def add_db(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--db", type=Path, default=db_default, required=db_default is None, help=db_help)
+
+    parser = argparse.ArgumentParser(
+        prog="prefdesk", description="A preference desk for LLM teams: judge responses, export training data."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    imp = commands.add_parser("import", help="import items and responses (JSONL, JSON, CSV, Parquet)")
+    imp.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    add_db(imp)
+    imp.add_argument("--format", default="auto", choices=("auto", *FORMATS))
+    imp.add_argument("--dataset", help="dataset name (default: the first file's name)")
+
+    users = commands.add_parser("users", help="manage accounts")
+    user_commands = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
+    add = user_commands.add_parser("add", help="add an account (asks for the password)")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=("admin", "annotator"))
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add_db(add)
+    listing = user_commands.add_parser("list", help="list accounts")
+    add_db(listing)
+
+    serve = commands.add_parser("serve", help="serve the desk in the browser")
+    add_db(serve)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=_port, default=DEFAULT_PORT)
+
+    export = commands.add_parser("export", help="write a training file from the judgments")
+    export.add_argument("kind", choices=("dpo",))
+    export.add_argument("--target", required=True, choices=("trl", "openai"))
+    add_db(export)
+    export.add_argument("--out", type=Path, required=True, help="output folder")
+
+    stats = commands.add_parser("stats", help="counts of items, responses and judgments")
+    add_db(stats)
+    stats.add_argument("--json", action="store_true", dest="as_json")
+
+    demo = commands.add_parser("demo", help="create a demo store from the bundled emails and serve it")
+    demo.add_argument("--db", type=Path, default=Path(".prefdesk/demo.duckdb"))
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=_port, default=DEFAULT_PORT)
+    demo.add_argument("--fresh", action="store_true", help="start from an empty demo store")
+    return parser
+
+
+def parse(argv: Sequence[str] | None = None) -> Settings:
+    args = build_parser().parse_args(argv)
+    if args.command == "import":
+        return ImportSettings(args.db, tuple(args.files), args.format, args.dataset)
+    if args.command == "users":
+        if args.users_command == "add":
+            return UserAddSettings(args.db, args.name, args.role, args.password_stdin)
+        return UserListSettings(args.db)
+    if args.command == "serve":
+        return ServeSettings(args.db, args.host, args.port)
+    if args.command == "export":
+        return ExportSettings(args.db, args.kind, args.target, args.out)
+    if args.command == "stats":
+        return StatsSettings(args.db, args.as_json)
+    return DemoSettings(args.db, args.host, args.port, args.fresh)

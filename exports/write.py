@@ -1,0 +1,48 @@
+"""The only place exports touch the disk: every file is written to a temp file and renamed."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from labeling.errors import ExportError
+
+
+def prepare_dir(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot create the output folder {out_dir}: {exc.strerror}") from exc
+    if not os.access(out_dir, os.W_OK):
+        raise ExportError(f"the output folder {out_dir} is not writable")
+
+
+def _atomic_write(path: Path, chunks: Iterable[str]) -> None:
+    handle = tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    )
+    try:
+        with handle:
+            for chunk in chunks:
+                handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+    except OSError as exc:
+        Path(handle.name).unlink(missing_ok=True)
+        raise ExportError(f"could not write {path}: {exc.strerror or exc}") from exc
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+
+
+def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
+    _atomic_write(path, (json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+
+
+def write_json(path: Path, value: dict[str, Any]) -> None:
+    _atomic_write(path, [json.dumps(value, ensure_ascii=False, indent=2) + "\n"])

@@ -1,0 +1,28 @@
+"""The bundled demo: customer-support emails to a publisher, two candidate replies each."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+
+from labeling import users
+from labeling.ingest import ImportReport, import_files
+from store.db import Store
+
+DEMO_DATASET = "demo_support"
+DEMO_USER = "demo"
+DEMO_PASSWORD = "demo-password"
+
+
+def demo_dataset_path() -> Path:
+    return Path(str(resources.files("labeling").joinpath("fixtures", "demo_support.jsonl")))
+
+
+def prepare_demo(store: Store, now: Callable[[], datetime]) -> ImportReport:
+    """Import the demo emails (idempotent) and make sure the demo annotator exists."""
+    report = import_files(store, [demo_dataset_path()], dataset=DEMO_DATASET, now=now)
+    if users.get_user(store, DEMO_USER) is None:
+        users.add_user(store, DEMO_USER, "annotator", DEMO_PASSWORD, now)
+    return report

@@ -1,0 +1,72 @@
+"""The desk's use cases in one object, so that every edge (Gradio, CLI, later REST) calls the
+same code with the same clock and randomness.
+
+    desk = Desk(open_store("desk.duckdb"))
+    showing = desk.next_showing("ana")
+    desk.submit("ana", ShownPair.of(showing), "left", rationale="cites the policy")
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from labeling import judgments, queue
+from labeling.ingest import utc_now
+from labeling.judgments import Recorded
+from labeling.models import PairJudgment, Progress, Showing
+from store.db import Store
+
+
+@dataclass(frozen=True)
+class ShownPair:
+    """The ids of a showing: all an edge has to keep (e.g. in gr.State) to submit or re-show it."""
+
+    showing_id: str
+    pair_id: str
+    left_id: str
+    right_id: str
+    shown_at: datetime
+
+    @classmethod
+    def of(cls, showing: Showing) -> ShownPair:
+        return cls(showing.showing_id, showing.pair.id, showing.left.id, showing.right.id, showing.shown_at)
+
+
+@dataclass
+class Desk:
+    store: Store
+    now: Callable[[], datetime] = utc_now
+    rng: random.Random = field(default_factory=random.Random)
+
+    def next_showing(self, annotator: str) -> Showing | None:
+        return queue.next_showing(self.store, annotator, rng=self.rng, now=self.now)
+
+    def show_again(self, judgment: PairJudgment) -> Showing:
+        return queue.show_again(self.store, judgment.pair_id, judgment.left_id, judgment.right_id, now=self.now)
+
+    def progress(self, annotator: str) -> Progress:
+        return queue.progress(self.store, annotator)
+
+    def submit(
+        self, annotator: str, shown: ShownPair, verdict: str, *, rationale: str = "", judgment_id: str | None = None
+    ) -> Recorded:
+        """Record a verdict on a showing; by default the showing's id is the idempotency key."""
+        return judgments.record_pair_judgment(
+            self.store,
+            judgment_id=judgment_id or shown.showing_id,
+            annotator=annotator,
+            pair_id=shown.pair_id,
+            left_id=shown.left_id,
+            right_id=shown.right_id,
+            verdict=verdict,
+            rationale=rationale,
+            shown_at=shown.shown_at,
+            now=self.now,
+        )
+
+    def undo(self, annotator: str, undo_id: str | None = None) -> PairJudgment:
+        return judgments.undo_last(self.store, annotator=annotator, undo_id=undo_id or uuid.uuid4().hex, now=self.now)

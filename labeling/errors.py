@@ -1,0 +1,81 @@
+"""Errors the domain raises; each message is meant for the person who caused it.
+
+PrefdeskError
+├── ImportRejected        a file failed validation: nothing was stored (carries Problems)
+├── JudgmentError
+│   ├── StaleShowing          the submitted showing is not the one on screen / does not exist
+│   ├── IdempotencyConflict   a client id was reused for a different judgment
+│   └── NothingToUndo         the annotator has no judgment left to undo
+├── NoSuchUser / UserExists / BadUserInput
+└── ExportError           an export could not be written (nothing was left half-written)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class PrefdeskError(Exception):
+    """Base of the domain's errors."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input, and where: `file:line: field: message`."""
+
+    source: str
+    line: int | None
+    field: str | None
+    message: str
+    unit: str = "line"  # "row" for Parquet, "record" for a JSON array
+
+    def __str__(self) -> str:
+        if self.line is None:
+            where = self.source
+        elif self.unit == "line":
+            where = f"{self.source}:{self.line}"
+        else:
+            where = f"{self.source} ({self.unit} {self.line})"
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class ImportRejected(PrefdeskError):
+    def __init__(self, problems: list[Problem], more: int = 0) -> None:
+        self.problems = problems
+        lines = [str(p) for p in problems]
+        if more:
+            lines.append(f"... and {more} more problem(s)")
+        lines.append("Nothing was imported.")
+        super().__init__("\n".join(lines))
+
+
+class JudgmentError(PrefdeskError):
+    pass
+
+
+class StaleShowing(JudgmentError):
+    pass
+
+
+class IdempotencyConflict(JudgmentError):
+    pass
+
+
+class NothingToUndo(JudgmentError):
+    pass
+
+
+class NoSuchUser(PrefdeskError):
+    pass
+
+
+class UserExists(PrefdeskError):
+    pass
+
+
+class BadUserInput(PrefdeskError):
+    pass
+
+
+class ExportError(PrefdeskError):
+    pass

@@ -1,0 +1,399 @@
+"""Importing items and responses: validate every record first, then store all or nothing.
+
+    report = import_files(store, [Path("emails.jsonl")], dataset="support")
+    report.items_added, report.pairs_added
+
+Ids are stable, so importing the same file twice adds nothing: an item is
+`<dataset>/<id>` (or `<dataset>/<prompt hash>` when the record has no id), a response is a hash
+of its item, model and content, a pair a hash of its two responses. A record for an item that
+is already stored with the same prompt adds only the responses and pairs that are new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+from labeling.errors import ImportRejected, Problem
+from labeling.ingest_formats import (
+    FORMATS,
+    PARSERS,
+    Candidate,
+    CandidateResponse,
+    FieldProblem,
+    SkipRecord,
+    detect_format,
+)
+from labeling.ingest_readers import SUPPORTED_SUFFIXES, csv_columns, location_unit, read_records
+from labeling.models import messages_to_json
+from store import catalog
+from store.db import Store
+
+MAX_PROBLEMS = 20
+_DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_CSV_COLUMNS = {"pairs": ("prompt", "response_a", "response_b"), "trl": ("chosen", "rejected")}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def short_hash(*parts: str) -> str:
+    return hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=8).hexdigest()
+
+
+def pair_id_for(response_x: str, response_y: str) -> tuple[str, str, str]:
+    """(pair id, first, second) with the two responses in canonical order."""
+    first, second = sorted((response_x, response_y))
+    return f"p_{short_hash(first, second)}", first, second
+
+
+@dataclass
+class ImportReport:
+    dataset: str
+    sources: list[dict[str, Any]]
+    records: int = 0
+    items_added: int = 0
+    responses_added: int = 0
+    pairs_added: int = 0
+    items_already_stored: int = 0
+    duplicate_records: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def added_anything(self) -> bool:
+        return bool(self.items_added or self.responses_added or self.pairs_added)
+
+
+@dataclass
+class _PlannedItem:
+    row: list[Any]
+    prompt_hash: str
+    first_location: Problem  # where the item first appeared, for messages about it
+    all_combinations: bool
+    responses: list[tuple[str, CandidateResponse]] = field(default_factory=list)
+    contents: dict[str, str] = field(default_factory=dict)
+    explicit_pairs: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.found: list[Problem] = []
+        self.more = 0
+
+    def add(self, problem: Problem) -> None:
+        if len(self.found) < MAX_PROBLEMS:
+            self.found.append(problem)
+        else:
+            self.more += 1
+
+    def raise_if_any(self) -> None:
+        if self.found:
+            raise ImportRejected(self.found, self.more)
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_paths(paths: Sequence[Path], problems: _Problems) -> None:
+    if not paths:
+        problems.add(Problem("(no files)", None, None, "give at least one file to import"))
+    for path in paths:
+        if not path.is_file():
+            problems.add(Problem(str(path), None, None, "no such file"))
+        elif path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            problems.add(
+                Problem(
+                    str(path),
+                    None,
+                    None,
+                    f"unsupported file type {path.suffix or '(none)'!r}: use {', '.join(SUPPORTED_SUFFIXES)}",
+                )
+            )
+    problems.raise_if_any()
+
+
+def _csv_format(path: Path, requested: str, problems: _Problems) -> str | None:
+    columns = csv_columns(path)
+    fmt = requested
+    if fmt == "auto":
+        fmt = detect_format(dict.fromkeys(columns)) or "pairs"
+    if fmt not in _CSV_COLUMNS:
+        problems.add(
+            Problem(
+                str(path), 1, None, f"the {fmt} format has nested fields: use JSONL, JSON or Parquet, not CSV"
+            )
+        )
+        return None
+    missing = [name for name in _CSV_COLUMNS[fmt] if name not in columns]
+    if missing:
+        problems.add(
+            Problem(
+                str(path),
+                1,
+                None,
+                f"missing column {', '.join(repr(m) for m in missing)} for the {fmt} format "
+                f"(columns: {', '.join(columns) or 'none'})",
+            )
+        )
+        return None
+    return fmt
+
+
+def _read_candidates(
+    path: Path, requested: str, problems: _Problems, report: ImportReport
+) -> Iterable[tuple[Candidate, Problem, str]]:
+    """Valid candidates of one file with their location (a Problem without a message) and a
+    signature of the raw record; every invalid record goes to `problems`."""
+    source, unit = str(path), location_unit(path)
+    fmt: str | None = requested
+    if path.suffix.lower() == ".csv":
+        fmt = _csv_format(path, requested, problems)
+        if fmt is None:
+            return
+    records = 0
+    for number, record in read_records(path):
+        if isinstance(record, Problem):
+            problems.add(record)
+            continue
+        records += 1
+        if fmt == "auto":
+            fmt = detect_format(record)
+            if fmt is None:
+                problems.add(
+                    Problem(
+                        source,
+                        number,
+                        None,
+                        "cannot tell the format: expected a 'responses', 'response_a', 'chosen' or "
+                        "'conversation_a' field (or pass --format)",
+                        unit,
+                    )
+                )
+                return
+        location = Problem(source, number, None, "", unit)
+        try:
+            candidate = PARSERS[fmt](record)
+        except FieldProblem as exc:
+            problems.add(Problem(source, number, exc.field, exc.message, unit))
+            continue
+        except SkipRecord as exc:
+            _count(report.skipped, str(exc))
+            continue
+        yield candidate, location, json.dumps(record, sort_keys=True, ensure_ascii=False, default=str)
+    report.records += records
+    report.sources.append({"path": source, "sha256": _file_sha256(path), "records": records, "format": fmt})
+
+
+def _plan(
+    paths: Sequence[Path], fmt: str, dataset: str, problems: _Problems, report: ImportReport
+) -> dict[str, _PlannedItem]:
+    planned: dict[str, _PlannedItem] = {}
+    signatures: dict[str, tuple[str, Problem]] = {}
+    for path in paths:
+        for candidate, where, signature in _read_candidates(path, fmt, problems, report):
+            prompt_json = messages_to_json(candidate.prompt)
+            prompt_hash = short_hash(prompt_json)
+            item_id = f"{dataset}/{candidate.source_id or prompt_hash}"
+            if candidate.source_id is not None:
+                seen = signatures.get(item_id)
+                if seen is None:
+                    signatures[item_id] = (signature, where)
+                elif seen[0] == signature:
+                    report.duplicate_records += 1
+                    continue
+                else:
+                    problems.add(
+                        Problem(
+                            where.source,
+                            where.line,
+                            "id",
+                            f"duplicate id {candidate.source_id!r} with different content "
+                            f"(first seen at {seen[1].source}:{seen[1].line})",
+                            where.unit,
+                        )
+                    )
+                    continue
+            item = planned.get(item_id)
+            if item is None:
+                item = planned[item_id] = _PlannedItem(
+                    row=[
+                        item_id,
+                        dataset,
+                        candidate.source_id,
+                        prompt_json,
+                        prompt_hash,
+                        candidate.group_key or item_id,
+                        json.dumps(candidate.metadata, ensure_ascii=False, default=str),
+                    ],
+                    prompt_hash=prompt_hash,
+                    first_location=where,
+                    all_combinations=candidate.pairs is None,
+                )
+            elif item.prompt_hash != prompt_hash:
+                problems.add(
+                    Problem(
+                        where.source,
+                        where.line,
+                        "prompt",
+                        "differs from the first record with this id",
+                        where.unit,
+                    )
+                )
+                continue
+            ids = []
+            for response in candidate.responses:
+                response_id = f"r_{short_hash(item_id, response.model, response.content)}"
+                ids.append(response_id)
+                if response_id not in item.contents:
+                    item.contents[response_id] = response.content
+                    item.responses.append((response_id, response))
+            if candidate.pairs is None:
+                item.all_combinations = True
+            else:
+                for x, y in candidate.pairs:
+                    item.explicit_pairs.append((ids[x], ids[y], candidate.pair_metadata))
+    return planned
+
+
+def _pair_metadata(first_id: str, second_id: str, preferred_first: str, metadata: dict[str, Any]) -> str:
+    """Turn the source's verdict about (a, b) into the preferred response's id."""
+    verdict = metadata.get("source_verdict")
+    result = {k: v for k, v in metadata.items() if k != "source_verdict"}
+    if verdict in ("a", "b"):
+        other = second_id if preferred_first == first_id else first_id
+        result["source_preferred_id"] = preferred_first if verdict == "a" else other
+    elif verdict is not None:
+        result["source_verdict"] = verdict
+    return json.dumps(result, ensure_ascii=False, default=str)
+
+
+def import_files(
+    store: Store,
+    paths: Sequence[Path],
+    *,
+    fmt: str = "auto",
+    dataset: str | None = None,
+    now: Callable[[], datetime] = utc_now,
+) -> ImportReport:
+    """Validate every record of every file, then store the new ones in one transaction."""
+    if fmt != "auto" and fmt not in FORMATS:
+        raise ImportRejected(
+            [Problem("--format", None, None, f"unknown format {fmt!r} (use auto, {', '.join(FORMATS)})")]
+        )
+    problems = _Problems()
+    _check_paths(paths, problems)
+    dataset = dataset or paths[0].stem
+    if not _DATASET_NAME.match(dataset):
+        raise ImportRejected(
+            [
+                Problem(
+                    "--dataset",
+                    None,
+                    None,
+                    f"{dataset!r} is not a valid dataset name (letters, digits, . _ -)",
+                )
+            ]
+        )
+    report = ImportReport(dataset=dataset, sources=[])
+    planned = _plan(paths, fmt, dataset, problems, report)
+    problems.raise_if_any()
+    if not planned:
+        raise ImportRejected([Problem(str(paths[0]), None, None, "no records found")])
+    with store.transaction() as cur:
+        stored_hashes = catalog.prompt_hashes(cur, list(planned))
+        for item_id, item in planned.items():
+            stored = stored_hashes.get(item_id)
+            if stored is not None and stored != item.prompt_hash:
+                where = item.first_location
+                problems.add(
+                    Problem(
+                        where.source,
+                        where.line,
+                        "prompt",
+                        f"item {item_id!r} is already stored with a different prompt "
+                        "(use another id or --dataset)",
+                        where.unit,
+                    )
+                )
+        problems.raise_if_any()
+        stored_responses = catalog.responses_of(cur, list(stored_hashes))
+        item_rows, response_rows, pair_rows = _new_rows(planned, set(stored_hashes), stored_responses, report)
+        if stored_hashes:
+            already = catalog.stored_pair_ids(cur, [row[0] for row in pair_rows])
+            pair_rows = [row for row in pair_rows if row[0] not in already]
+        report.items_already_stored = len(stored_hashes)
+        report.items_added = len(item_rows)
+        report.responses_added = len(response_rows)
+        report.pairs_added = len(pair_rows)
+        if report.added_anything:
+            catalog.insert_import(
+                cur,
+                import_id=str(uuid.uuid4()),
+                dataset=dataset,
+                format_name=fmt,
+                sources=report.sources,
+                items=item_rows,
+                responses=response_rows,
+                pairs=pair_rows,
+                now=now(),
+            )
+    return report
+
+
+def _new_rows(
+    planned: dict[str, _PlannedItem],
+    stored_items: set[str],
+    stored_responses: dict[str, list[tuple[str, str]]],
+    report: ImportReport,
+) -> tuple[list[list[Any]], list[list[Any]], list[list[Any]]]:
+    """Rows not stored yet. Pairs may still include stored ones: the caller filters those."""
+    item_rows, response_rows, pair_rows = [], [], []
+    for item_id, item in planned.items():
+        if item_id not in stored_items:
+            item_rows.append(item.row)
+        stored = dict(stored_responses.get(item_id, []))
+        for response_id, response in item.responses:
+            if response_id not in stored:
+                response_rows.append(
+                    [
+                        response_id,
+                        item_id,
+                        response.model,
+                        response.content,
+                        json.dumps(response.metadata, ensure_ascii=False, default=str),
+                    ]
+                )
+        wanted: dict[str, list[Any]] = {}
+        if item.all_combinations:
+            contents = {**stored, **item.contents}
+            for x, y in combinations(contents, 2):
+                if contents[x].strip() == contents[y].strip():
+                    _count(report.skipped, "identical responses not paired")
+                    continue
+                pair_id, first, second = pair_id_for(x, y)
+                wanted.setdefault(pair_id, [pair_id, item_id, first, second, "{}"])
+        for x, y, metadata in item.explicit_pairs:
+            pair_id, first, second = pair_id_for(x, y)
+            wanted.setdefault(
+                pair_id, [pair_id, item_id, first, second, _pair_metadata(first, second, x, metadata)]
+            )
+        pair_rows.extend(wanted.values())
+    return item_rows, response_rows, pair_rows
+
+
+def _count(counter: dict[str, int], reason: str) -> None:
+    counter[reason] = counter.get(reason, 0) + 1

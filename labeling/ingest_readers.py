@@ -1,0 +1,182 @@
+"""Reading raw records out of JSONL, JSON, CSV and Parquet files, each with its location.
+
+for location, record in read_records(Path("pairs.csv")):
+    ...  # record is a dict, or a Problem saying why that line could not be read
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from labeling.errors import Problem
+
+SUPPORTED_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
+_PROGRESS_FROM_BYTES = 4 * 1024 * 1024  # smaller files read too fast for a bar to help
+
+Record = dict[str, Any]
+Located = tuple[int, Record | Problem]  # (line or row number, record or problem)
+
+
+def _progress(path: Path, total: int, unit: str) -> tqdm:  # type: ignore[type-arg]
+    show = path.stat().st_size >= _PROGRESS_FROM_BYTES
+    return tqdm(
+        total=total,
+        unit=unit,
+        unit_scale=True,
+        desc=f"reading {path.name}",
+        disable=None if show else True,
+        leave=False,
+    )
+
+
+def _decode_error_line(data: bytes, exc: UnicodeDecodeError) -> tuple[int, str]:
+    line = data.count(b"\n", 0, exc.start) + 1
+    column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+    return line, f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at column {column})"
+
+
+def read_jsonl(path: Path) -> Iterator[Located]:
+    source = str(path)
+    with path.open("rb") as handle, _progress(path, path.stat().st_size, "B") as bar:
+        for number, raw in enumerate(handle, start=1):
+            bar.update(len(raw))
+            if not raw.strip():
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                _, message = _decode_error_line(raw, exc)
+                yield number, Problem(source, number, None, message)
+                continue
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                yield number, Problem(source, number, None, f"not valid JSON: {exc.msg} (column {exc.colno})")
+                continue
+            if not isinstance(value, dict):
+                yield (
+                    number,
+                    Problem(source, number, None, f"expected a JSON object, got {type(value).__name__}"),
+                )
+                continue
+            yield number, value
+
+
+def read_json_array(path: Path) -> Iterator[Located]:
+    """A .json file holding one array of records; locations are 1-based record numbers."""
+    source = str(path)
+    data = path.read_bytes()
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        line, message = _decode_error_line(data, exc)
+        yield line, Problem(source, line, None, message)
+        return
+    except json.JSONDecodeError as exc:
+        yield exc.lineno, Problem(source, exc.lineno, None, f"not valid JSON: {exc.msg}")
+        return
+    if not isinstance(value, list):
+        yield 1, Problem(source, 1, None, "a .json file must hold an array of records")
+        return
+    for number, record in enumerate(value, start=1):
+        if isinstance(record, dict):
+            yield number, record
+        else:
+            yield number, Problem(source, number, None, "not a JSON object", "record")
+
+
+def read_csv(path: Path) -> Iterator[Located]:
+    """CSV with a header row. Empty cells are missing values; line numbers count the header."""
+    source = str(path)
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line, message = _decode_error_line(data, exc)
+        yield line, Problem(source, line, None, message)
+        return
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    except csv.Error as exc:
+        yield 1, Problem(source, 1, None, f"not valid CSV: {exc}")
+        return
+    names = [name.strip() for name in header]
+    with _progress(path, len(data), "B") as bar:
+        while True:
+            start = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield start, Problem(source, start, None, f"not valid CSV: {exc}")
+                return
+            bar.update(sum(len(cell) for cell in row) + len(row))
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(names):
+                yield (
+                    start,
+                    Problem(
+                        source,
+                        start,
+                        None,
+                        f"has {len(row)} cells but the header has {len(names)} columns",
+                    ),
+                )
+                continue
+            yield start, {name: cell for name, cell in zip(names, row, strict=True) if cell != ""}
+
+
+def csv_columns(path: Path) -> list[str]:
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        header = next(csv.reader(handle), [])
+    return [name.strip() for name in header]
+
+
+def read_parquet(path: Path) -> Iterator[Located]:
+    """Parquet rows as dicts (nested lists/structs become lists/dicts); locations are row numbers."""
+    import pyarrow.parquet as pq  # a heavy import only Parquet users pay for
+
+    source = str(path)
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several unrelated types for a corrupt file
+        yield 1, Problem(source, None, None, f"not a readable Parquet file: {exc}", "row")
+        return
+    number = 0
+    with _progress(path, parquet.metadata.num_rows, "rows") as bar:
+        for batch in parquet.iter_batches(batch_size=8192):
+            rows = batch.to_pylist()
+            bar.update(len(rows))
+            for row in rows:
+                number += 1
+                yield number, {key: value for key, value in row.items() if value is not None}
+
+
+def read_records(path: Path) -> Iterator[Located]:
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return read_jsonl(path)
+    if suffix == ".json":
+        return read_json_array(path)
+    if suffix == ".csv":
+        return read_csv(path)
+    if suffix == ".parquet":
+        return read_parquet(path)
+    raise ValueError(suffix)
+
+
+def location_unit(path: Path) -> str:
+    """What a location number counts in this file: lines, Parquet rows or JSON-array records."""
+    return {".parquet": "row", ".json": "record"}.get(path.suffix.lower(), "line")

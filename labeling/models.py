@@ -1,0 +1,137 @@
+"""Domain objects shared by every layer. This module imports nothing from the project.
+
+A prompt is a tuple of chat messages: an optional system message first, earlier turns, and the
+user (or tool) turn being answered last. Responses are assistant answers to an item. A pair is two
+responses of one item; the order a pair was *shown* in lives on the judgment (left_id, right_id).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Role(StrEnum):
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+    TOOL = "tool"
+
+
+class PairVerdict(StrEnum):
+    """What an annotator said of a pair, relative to the sides as shown."""
+
+    LEFT = "left"
+    RIGHT = "right"
+    TIE = "tie"
+    BOTH_BAD = "both_bad"
+
+
+class JudgmentKind(StrEnum):
+    """An open set: vibe checks, rankings and edits arrive with later screens."""
+
+    PAIR = "pair"
+    UNDO = "undo"
+
+
+class UserRole(StrEnum):
+    ADMIN = "admin"
+    ANNOTATOR = "annotator"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: Role
+    content: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"role": self.role.value, "content": self.content}
+
+
+def messages_to_json(messages: tuple[Message, ...]) -> str:
+    return json.dumps([m.to_dict() for m in messages], ensure_ascii=False)
+
+
+def messages_from_json(text: str) -> tuple[Message, ...]:
+    return tuple(Message(Role(m["role"]), m["content"]) for m in json.loads(text))
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    id: str
+    dataset: str
+    prompt: tuple[Message, ...]
+    group_key: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    id: str
+    item_id: str
+    model: str
+    content: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """Two responses of one item, in canonical order (response_a_id < response_b_id)."""
+
+    id: str
+    item_id: str
+    response_a_id: str
+    response_b_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Showing:
+    """A pair as put in front of one annotator: sides already randomised."""
+
+    showing_id: str  # becomes the judgment id: a double submit of one showing stores one judgment
+    pair: Pair
+    item: Item
+    left: Response
+    right: Response
+    shown_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PairJudgment:
+    id: str
+    annotator: str
+    item_id: str
+    pair_id: str
+    left_id: str
+    right_id: str
+    verdict: PairVerdict
+    rationale: str
+    shown_at: datetime | None
+    submitted_at: datetime
+
+    @property
+    def preferred_id(self) -> str | None:
+        if self.verdict is PairVerdict.LEFT:
+            return self.left_id
+        if self.verdict is PairVerdict.RIGHT:
+            return self.right_id
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    judged: int
+    total: int
+
+    @property
+    def remaining(self) -> int:
+        return max(self.total - self.judged, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    role: UserRole

@@ -1,0 +1,156 @@
+"""What can be judged: items (prompts), their responses, and the pairs built from them.
+
+Imports check and insert inside one transaction (`store.transaction()`), so an import either
+lands whole or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from labeling.models import Item, Pair, Response, messages_from_json
+
+ITEM_COLUMNS = ("id", "dataset", "source_id", "prompt", "prompt_hash", "group_key", "metadata")
+RESPONSE_COLUMNS = ("id", "item_id", "model", "content", "metadata")
+PAIR_COLUMNS = ("id", "item_id", "response_a_id", "response_b_id", "metadata")
+
+
+def _ids_table(ids: Sequence[str]) -> pa.Table:
+    return pa.table({"id": pa.array(list(ids), type=pa.string())})
+
+
+@contextmanager
+def registered(cur: duckdb.DuckDBPyConnection, **tables: pa.Table) -> Iterator[None]:
+    """Arrow tables visible to SQL under the given names for the duration of the block."""
+    for name, table in tables.items():
+        cur.register(name, table)
+    try:
+        yield
+    finally:
+        for name in tables:
+            cur.unregister(name)
+
+
+def prompt_hashes(cur: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) -> dict[str, str]:
+    """prompt_hash of each already-stored item among `item_ids`."""
+    with registered(cur, wanted=_ids_table(item_ids)):
+        rows = cur.execute("SELECT i.id, i.prompt_hash FROM items i JOIN wanted w ON w.id = i.id").fetchall()
+    return {row[0]: row[1] for row in rows}
+
+
+def responses_of(cur: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+    """(response id, content) of stored responses for each of `item_ids`, oldest first."""
+    with registered(cur, wanted=_ids_table(item_ids)):
+        rows = cur.execute(
+            "SELECT r.item_id, r.id, r.content FROM responses r JOIN wanted w ON w.id = r.item_id "
+            "ORDER BY r.created_at, r.id"
+        ).fetchall()
+    found: dict[str, list[tuple[str, str]]] = {}
+    for item_id, response_id, content in rows:
+        found.setdefault(item_id, []).append((response_id, content))
+    return found
+
+
+def stored_pair_ids(cur: duckdb.DuckDBPyConnection, pair_ids: Sequence[str]) -> set[str]:
+    with registered(cur, wanted=_ids_table(pair_ids)):
+        rows = cur.execute("SELECT p.id FROM pairs p JOIN wanted w USING (id)").fetchall()
+    return {row[0] for row in rows}
+
+
+def _table(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> pa.Table:
+    return pa.table(
+        {name: pa.array([row[n] for row in rows], type=pa.string()) for n, name in enumerate(columns)}
+    )
+
+
+def insert_import(
+    cur: duckdb.DuckDBPyConnection,
+    *,
+    import_id: str,
+    dataset: str,
+    format_name: str,
+    sources: list[dict[str, Any]],
+    items: Sequence[Sequence[Any]],
+    responses: Sequence[Sequence[Any]],
+    pairs: Sequence[Sequence[Any]],
+    now: datetime,
+) -> None:
+    """Insert new rows (already known not to exist) and the import's own record."""
+    with registered(
+        cur,
+        new_items=_table(items, ITEM_COLUMNS),
+        new_responses=_table(responses, RESPONSE_COLUMNS),
+        new_pairs=_table(pairs, PAIR_COLUMNS),
+    ):
+        _insert_rows(cur, import_id, now)
+    cur.execute(
+        "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [import_id, dataset, format_name, json.dumps(sources), len(items), len(responses), len(pairs), now],
+    )
+
+
+def _insert_rows(cur: duckdb.DuckDBPyConnection, import_id: str, now: datetime) -> None:
+    cur.execute(
+        "INSERT INTO items (id, dataset, source_id, prompt, prompt_hash, group_key, metadata, "
+        "import_id, created_at) SELECT id, dataset, source_id, prompt, prompt_hash, group_key, "
+        "metadata, ?, ? FROM new_items",
+        [import_id, now],
+    )
+    cur.execute(
+        "INSERT INTO responses (id, item_id, model, content, metadata, import_id, created_at) "
+        "SELECT id, item_id, model, content, metadata, ?, ? FROM new_responses",
+        [import_id, now],
+    )
+    cur.execute(
+        "INSERT INTO pairs (id, item_id, response_a_id, response_b_id, metadata, import_id, "
+        "created_at) SELECT id, item_id, response_a_id, response_b_id, metadata, ?, ? FROM new_pairs",
+        [import_id, now],
+    )
+
+
+def _item(row: tuple[Any, ...]) -> Item:
+    item_id, dataset, prompt, group_key, metadata = row
+    return Item(item_id, dataset, messages_from_json(prompt), group_key, json.loads(metadata))
+
+
+def _response(row: tuple[Any, ...]) -> Response:
+    response_id, item_id, model, content, metadata = row
+    return Response(response_id, item_id, model, content, json.loads(metadata))
+
+
+def get_item(cur: duckdb.DuckDBPyConnection, item_id: str) -> Item | None:
+    row = cur.execute(
+        "SELECT id, dataset, prompt, group_key, metadata FROM items WHERE id = ?", [item_id]
+    ).fetchone()
+    return _item(row) if row else None
+
+
+def get_responses(cur: duckdb.DuckDBPyConnection, response_ids: Sequence[str]) -> dict[str, Response]:
+    with registered(cur, wanted=_ids_table(response_ids)):
+        rows = cur.execute(
+            "SELECT r.id, r.item_id, r.model, r.content, r.metadata FROM responses r JOIN wanted w USING (id)"
+        ).fetchall()
+    return {row[0]: _response(row) for row in rows}
+
+
+def get_pair(cur: duckdb.DuckDBPyConnection, pair_id: str) -> Pair | None:
+    row = cur.execute(
+        "SELECT id, item_id, response_a_id, response_b_id FROM pairs WHERE id = ?", [pair_id]
+    ).fetchone()
+    return Pair(*row) if row else None
+
+
+def counts(cur: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    row = cur.execute(
+        "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM responses), "
+        "(SELECT count(*) FROM pairs), (SELECT count(DISTINCT dataset) FROM items)"
+    ).fetchone()
+    assert row is not None
+    return {"items": row[0], "responses": row[1], "pairs": row[2], "datasets": row[3]}

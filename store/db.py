@@ -1,0 +1,153 @@
+"""Opening a store: one DuckDB file, migrations applied at open, one connection per process.
+
+store = open_store("desk.duckdb")      # or open_store(":memory:") in tests
+with store.cursor() as cur:            # a cursor per call: safe across the server's threads
+    cur.execute("SELECT count(*) FROM items").fetchone()
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+
+from store.errors import StoreError, StoreLockedError, StoreTooNewError, StoreWriteError
+
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>\S+) \(PID (?P<pid>\d+)\)")
+_MIGRATION_NAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def migrations() -> list[Migration]:
+    """The numbered SQL files shipped in store/migrations, in order."""
+    found = []
+    for entry in resources.files("store.migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match["version"]), match["name"], entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    return found
+
+
+def latest_schema_version() -> int:
+    return migrations()[-1].version
+
+
+class Store:
+    """The process's one connection to a store. Use `cursor()` for each unit of work."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, path: str) -> None:
+        self._connection = connection
+        self.path = path
+        self._write_lock = threading.Lock()
+
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        cur = self._connection.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor inside BEGIN/COMMIT; any error rolls everything back and re-raises."""
+        with self.cursor() as cur:
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            try:
+                cur.execute("COMMIT")
+            except duckdb.IOException as exc:
+                raise StoreWriteError(f"could not write to the store {self.path}: {exc}") from exc
+
+    def schema_version(self) -> int:
+        with self.cursor() as cur:
+            row = cur.execute("SELECT max(version) FROM prefdesk_schema").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+def _holder_description(pid: int) -> str | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    words = [w.decode(errors="replace") for w in raw.split(b"\0") if w]
+    return " ".join(words)[:200] or None
+
+
+def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(path, read_only=read_only)
+    except duckdb.IOException as exc:
+        match = _LOCK_HOLDER.search(str(exc))
+        if match:
+            pid = int(match["pid"])
+            raise StoreLockedError(path, pid, _holder_description(pid)) from exc
+        raise StoreError(f"could not open the store {path}: {exc}") from exc
+
+
+def _apply_migrations(connection: duckdb.DuckDBPyConnection, path: str) -> None:
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS prefdesk_schema ("
+        " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+    )
+    row = connection.execute("SELECT max(version) FROM prefdesk_schema").fetchone()
+    current = int(row[0]) if row and row[0] is not None else 0
+    known = migrations()
+    if current > known[-1].version:
+        raise StoreTooNewError(path, current, known[-1].version)
+    for migration in known:
+        if migration.version <= current:
+            continue
+        connection.execute("BEGIN TRANSACTION")
+        try:
+            connection.execute(migration.sql)
+            connection.execute(
+                "INSERT INTO prefdesk_schema VALUES (?, ?, now()::TIMESTAMP)",
+                [migration.version, migration.name],
+            )
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+
+
+def open_store(path: str | Path = ":memory:", *, read_only: bool = False) -> Store:
+    """Open (creating if needed) the store at `path` and bring its schema up to date."""
+    text_path = str(path)
+    if text_path != ":memory:":
+        parent = Path(text_path).expanduser().resolve().parent
+        if not parent.is_dir():
+            raise StoreError(f"cannot create the store {text_path}: folder {parent} does not exist")
+    connection = _connect(text_path, read_only)
+    try:
+        if read_only:
+            version = connection.execute("SELECT max(version) FROM prefdesk_schema").fetchone()
+            found = int(version[0]) if version and version[0] is not None else 0
+            if found > latest_schema_version():
+                raise StoreTooNewError(text_path, found, latest_schema_version())
+        else:
+            _apply_migrations(connection, text_path)
+    except BaseException:
+        connection.close()
+        raise
+    return Store(connection, text_path)

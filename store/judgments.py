@@ -1,0 +1,225 @@
+"""The judgment log: append-only events, and the queries that read its current state."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from labeling.models import JudgmentKind, Pair, PairJudgment, PairVerdict
+
+_PAIR_JUDGMENT_COLUMNS = (
+    "id, annotator, item_id, pair_id, left_id, right_id, verdict, rationale, shown_at, submitted_at"
+)
+
+
+def _pair_judgment(row: tuple[Any, ...]) -> PairJudgment:
+    return PairJudgment(
+        id=row[0],
+        annotator=row[1],
+        item_id=row[2],
+        pair_id=row[3],
+        left_id=row[4],
+        right_id=row[5],
+        verdict=PairVerdict(row[6]),
+        rationale=row[7] or "",
+        shown_at=row[8],
+        submitted_at=row[9],
+    )
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    id: str
+    kind: str
+    annotator: str
+    pair_id: str | None
+    left_id: str | None
+    right_id: str | None
+    verdict: str | None
+    rationale: str | None
+    supersedes: str | None
+
+
+def get_event(cur: duckdb.DuckDBPyConnection, event_id: str) -> StoredEvent | None:
+    row = cur.execute(
+        "SELECT id, kind, annotator, pair_id, left_id, right_id, verdict, rationale, supersedes "
+        "FROM judgments WHERE id = ?",
+        [event_id],
+    ).fetchone()
+    return StoredEvent(*row) if row else None
+
+
+def get_pair_judgment(cur: duckdb.DuckDBPyConnection, judgment_id: str) -> PairJudgment | None:
+    row = cur.execute(
+        f"SELECT {_PAIR_JUDGMENT_COLUMNS} FROM judgments WHERE id = ? AND kind = 'pair'", [judgment_id]
+    ).fetchone()
+    return _pair_judgment(row) if row else None
+
+
+def insert_pair_judgment(cur: duckdb.DuckDBPyConnection, judgment: PairJudgment) -> None:
+    """Append one pair judgment. A reused id raises duckdb.ConstraintException."""
+    cur.execute(
+        "INSERT INTO judgments (id, kind, annotator, item_id, pair_id, left_id, right_id, verdict, "
+        "rationale, tags, shown_at, submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            judgment.id,
+            JudgmentKind.PAIR.value,
+            judgment.annotator,
+            judgment.item_id,
+            judgment.pair_id,
+            judgment.left_id,
+            judgment.right_id,
+            judgment.verdict.value,
+            judgment.rationale or None,
+            json.dumps([]),
+            judgment.shown_at,
+            judgment.submitted_at,
+        ],
+    )
+
+
+def insert_undo(
+    cur: duckdb.DuckDBPyConnection, *, undo_id: str, annotator: str, undone: PairJudgment, now: datetime
+) -> None:
+    cur.execute(
+        "INSERT INTO judgments (id, kind, annotator, item_id, pair_id, supersedes, submitted_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [undo_id, JudgmentKind.UNDO.value, annotator, undone.item_id, undone.pair_id, undone.id, now],
+    )
+
+
+def last_current_judgment(cur: duckdb.DuckDBPyConnection, annotator: str) -> PairJudgment | None:
+    """The annotator's most recent pair judgment that is still in force."""
+    row = cur.execute(
+        f"SELECT {_PAIR_JUDGMENT_COLUMNS} FROM current_pair_judgments WHERE annotator = ? "
+        "ORDER BY seq DESC LIMIT 1",
+        [annotator],
+    ).fetchone()
+    return _pair_judgment(row) if row else None
+
+
+def next_unjudged_pair(cur: duckdb.DuckDBPyConnection, annotator: str) -> Pair | None:
+    """A pair this annotator has no judgment in force on: the least-judged first, then in an
+    order of the annotator's own (so two people starting together see different pairs)."""
+    row = cur.execute(
+        """
+        WITH judged AS (SELECT pair_id, annotator FROM current_pair_judgments),
+             coverage AS (SELECT pair_id, count(*) AS votes FROM judged GROUP BY pair_id)
+        SELECT p.id, p.item_id, p.response_a_id, p.response_b_id
+        FROM pairs p
+        LEFT JOIN coverage c ON c.pair_id = p.id
+        WHERE p.id NOT IN (SELECT pair_id FROM judged WHERE annotator = ?)
+        ORDER BY coalesce(c.votes, 0), hash(p.id || ?)
+        LIMIT 1
+        """,
+        [annotator, annotator],
+    ).fetchone()
+    return Pair(*row) if row else None
+
+
+def annotator_progress(cur: duckdb.DuckDBPyConnection, annotator: str) -> tuple[int, int]:
+    """(pairs this annotator has a judgment in force on, pairs in the store)."""
+    row = cur.execute(
+        "SELECT (SELECT count(*) FROM current_pair_judgments WHERE annotator = ?), "
+        "(SELECT count(*) FROM pairs)",
+        [annotator],
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+@dataclass(frozen=True)
+class PairVotes:
+    """Everything an exporter needs about one judged pair."""
+
+    pair_id: str
+    item_id: str
+    prompt_json: str
+    group_key: str
+    response_a_id: str
+    response_a: str
+    response_b_id: str
+    response_b: str
+    votes: tuple[str, ...]  # per annotator in force: a preferred response id, "tie" or "both_bad"
+
+
+def pair_votes(cur: duckdb.DuckDBPyConnection) -> list[PairVotes]:
+    """Votes in force on every pair that has any, in the pairs' import order."""
+    rows = cur.execute(
+        """
+        WITH votes AS (
+            SELECT pair_id,
+                   list(CASE verdict WHEN 'left' THEN left_id WHEN 'right' THEN right_id
+                        ELSE verdict END ORDER BY annotator) AS votes
+            FROM current_pair_judgments GROUP BY pair_id
+        )
+        SELECT p.id, p.item_id, i.prompt, i.group_key, ra.id, ra.content, rb.id, rb.content, v.votes
+        FROM votes v
+        JOIN pairs p ON p.id = v.pair_id
+        JOIN items i ON i.id = p.item_id
+        JOIN responses ra ON ra.id = p.response_a_id
+        JOIN responses rb ON rb.id = p.response_b_id
+        ORDER BY p.seq
+        """
+    ).fetchall()
+    return [PairVotes(*row[:8], votes=tuple(row[8])) for row in rows]
+
+
+def log_summary(cur: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Counts over the whole log, and a hash of the judgments in force (for manifests)."""
+    row = cur.execute(
+        """
+        SELECT
+          (SELECT count(*) FROM judgments WHERE kind = 'pair'),
+          (SELECT count(*) FROM current_pair_judgments),
+          (SELECT count(*) FROM judgments j WHERE kind = 'pair'
+             AND EXISTS (SELECT 1 FROM judgments u WHERE u.kind = 'undo' AND u.supersedes = j.id)),
+          (SELECT count(DISTINCT pair_id) FROM judgments WHERE kind = 'pair'
+             AND pair_id NOT IN (SELECT pair_id FROM current_pair_judgments)),
+          (SELECT coalesce(sha256(string_agg(id || ':' || verdict, ',' ORDER BY id)), '')
+             FROM current_pair_judgments)
+        """
+    ).fetchone()
+    assert row is not None
+    return {
+        "pair_judgments_logged": int(row[0]),
+        "pair_judgments_in_force": int(row[1]),
+        "pair_judgments_undone": int(row[2]),
+        "pairs_with_every_judgment_undone": int(row[3]),
+        "judgments_sha256": row[4],
+    }
+
+
+def verdict_counts(cur: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    rows = cur.execute("SELECT verdict, count(*) FROM current_pair_judgments GROUP BY verdict").fetchall()
+    return {verdict: int(n) for verdict, n in rows}
+
+
+def annotator_counts(cur: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
+    rows = cur.execute(
+        "SELECT annotator, verdict, count(*) FROM current_pair_judgments GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    result: dict[str, dict[str, int]] = {}
+    for annotator, verdict, n in rows:
+        result.setdefault(annotator, {})[verdict] = int(n)
+    return result
+
+
+def record_export(
+    cur: duckdb.DuckDBPyConnection,
+    *,
+    export_id: str,
+    kind: str,
+    target: str,
+    out_dir: str,
+    manifest: dict[str, Any],
+    now: datetime,
+) -> None:
+    cur.execute(
+        "INSERT INTO exports VALUES (?, ?, ?, ?, ?, ?)",
+        [export_id, kind, target, out_dir, json.dumps(manifest), now],
+    )

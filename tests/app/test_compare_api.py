@@ -1,0 +1,144 @@
+"""The real desk on a loopback port, driven through its named endpoints with gradio_client."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from gradio_client import Client
+
+from exports.dpo import export_dpo
+from labeling.ingest import utc_now
+from store.db import Store
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.app
+
+PROMPT, LEFT, RIGHT, PROGRESS, SHOWING_ID, STATUS, RATIONALE, CURRENT = range(8)
+
+
+def client(url: str, name: str) -> Client:
+    return Client(url, auth=(name, PASSWORD), verbose=False)
+
+
+def judgment_rows(store: Store) -> list[tuple[str, ...]]:
+    with store.cursor() as cur:
+        return cur.execute(
+            "SELECT annotator, pair_id, verdict, left_id, right_id FROM judgments WHERE kind = 'pair' ORDER BY seq"
+        ).fetchall()
+
+
+def test_the_api_has_exactly_the_named_endpoints(desk_server: tuple[str, Store]) -> None:
+    url, _ = desk_server
+    endpoints = client(url, "ana").view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert set(endpoints) == {"/next_pair", "/submit_pair", "/undo"}
+
+
+def test_a_wrong_password_is_refused(desk_server: tuple[str, Store]) -> None:
+    url, _ = desk_server
+    with pytest.raises(Exception, match="(?i)login|auth|credentials|401"):
+        Client(url, auth=("ana", "not-the-password"), verbose=False)
+
+
+def test_judging_through_the_api_records_sides_as_shown_and_never_repeats_a_pair(
+    desk_server: tuple[str, Store],
+) -> None:
+    url, store = desk_server
+    ana = client(url, "ana")
+    view = ana.predict(api_name="/next_pair")
+    seen = []
+    while not view[CURRENT]["done"]:
+        seen.append(view[CURRENT]["pair_id"])
+        assert "bot-v1" not in view[LEFT] + view[RIGHT]  # model names stay hidden
+        view = ana.predict(view[SHOWING_ID], "left", "clearer", api_name="/submit_pair")
+    assert len(seen) == len(set(seen)) == 6
+    assert view[CURRENT] | {"showing_id": ""} == {
+        "showing_id": "", "item_id": None, "pair_id": None, "judged": 6, "total": 6, "done": True,
+    }
+    rows = judgment_rows(store)
+    assert [r[1] for r in rows] == seen
+    assert {r[2] for r in rows} == {"left"}
+    with store.cursor() as cur:
+        pairs = dict(
+            (pid, {a, b})
+            for pid, a, b in cur.execute("SELECT id, response_a_id, response_b_id FROM pairs").fetchall()
+        )
+    assert all({left, right} == pairs[pid] for _, pid, _, left, right in rows)
+
+
+def test_a_double_submit_stores_one_judgment(desk_server: tuple[str, Store]) -> None:
+    url, store = desk_server
+    ana = client(url, "ana")
+    first = ana.predict(api_name="/next_pair")
+    after = ana.predict(first[SHOWING_ID], "right", "", api_name="/submit_pair")
+    again = ana.predict(first[SHOWING_ID], "right", "", api_name="/submit_pair")
+    assert "already saved" in again[STATUS]
+    assert again[CURRENT]["pair_id"] == after[CURRENT]["pair_id"]  # still on the next pair
+    assert len(judgment_rows(store)) == 1
+    assert again[CURRENT]["judged"] == 1
+
+
+def test_undo_withdraws_the_last_judgment_and_shows_that_pair_again(desk_server: tuple[str, Store]) -> None:
+    url, store = desk_server
+    ana = client(url, "ana")
+    first = ana.predict(api_name="/next_pair")
+    second = ana.predict(first[SHOWING_ID], "tie", "", api_name="/submit_pair")
+    assert second[CURRENT]["judged"] == 1
+    undone = ana.predict(api_name="/undo")
+    assert undone[CURRENT]["pair_id"] == first[CURRENT]["pair_id"]
+    assert undone[CURRENT]["judged"] == 0
+    assert (undone[LEFT], undone[RIGHT]) == (first[LEFT], first[RIGHT])  # same sides as before
+    ana.predict(undone[SHOWING_ID], "left", "", api_name="/submit_pair")
+    with store.cursor() as cur:
+        kinds = [k for (k,) in cur.execute("SELECT kind FROM judgments ORDER BY seq").fetchall()]
+        in_force = cur.execute("SELECT verdict FROM current_pair_judgments").fetchall()
+    assert kinds == ["pair", "undo", "pair"]
+    assert in_force == [("left",)]
+
+
+def test_undo_with_nothing_to_undo_says_so(desk_server: tuple[str, Store]) -> None:
+    url, _ = desk_server
+    ana = client(url, "ana")
+    ana.predict(api_name="/next_pair")
+    with pytest.raises(Exception, match="no judgment of yours left to undo"):
+        ana.predict(api_name="/undo")
+
+
+def test_two_annotators_judging_at_once_lose_nothing_and_export_counts_match(
+    desk_server: tuple[str, Store], tmp_path: Path
+) -> None:
+    url, store = desk_server
+    verdict_of = {"ana": "left", "bob": "left"}
+    errors: list[BaseException] = []
+
+    def judge_all(name: str) -> None:
+        try:
+            person = client(url, name)
+            view = person.predict(api_name="/next_pair")
+            while not view[CURRENT]["done"]:
+                view = person.predict(view[SHOWING_ID], verdict_of[name], "", api_name="/submit_pair")
+        except BaseException as exc:  # surfaced below: a thread's failure must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=judge_all, args=(name,)) for name in verdict_of]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors
+    rows = judgment_rows(store)
+    assert len(rows) == 12
+    assert {(r[0], r[1]) for r in rows} == {(name, pid) for name in verdict_of for pid in {r[1] for r in rows}}
+
+    # Both said "left", but sides are shuffled per showing: where their left was the same
+    # response they agree (exported), otherwise their votes split (skipped as disagreement).
+    by_pair: dict[str, set[str]] = {}
+    for _, pid, _, left, _ in rows:
+        by_pair.setdefault(pid, set()).add(left)
+    agreed = sum(1 for lefts in by_pair.values() if len(lefts) == 1)
+    manifest = export_dpo(store, tmp_path / "out", target="trl", now=utc_now)
+    assert manifest["records"] == agreed
+    assert manifest["skipped"]["annotators_disagree"] == 6 - agreed
+    lines = (tmp_path / "out" / "dpo_trl.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == agreed

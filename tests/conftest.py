@@ -1,0 +1,86 @@
+"""Fixtures shared by every test layer: stores, small datasets, a free port, a running desk."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from labeling import users
+from labeling.ingest import import_files, utc_now
+from store.db import Store, open_store
+
+PASSWORD = "correct-horse-1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_jsonl(path: Path, records: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def support_records(count: int) -> list[dict[str, object]]:
+    """`count` items with two responses each; item 0 has a system prompt and two turns."""
+    records: list[dict[str, object]] = []
+    for n in range(count):
+        prompt: object = f"Subject: order {n}\n\nWhere is my order #{1000 + n}?"
+        if n == 0:
+            prompt = [
+                {"role": "system", "content": "You are Northwind's support agent."},
+                {"role": "user", "content": "My ebook won't open."},
+                {"role": "assistant", "content": "Which device are you using?"},
+                {"role": "user", "content": "A Kobo Clara."},
+            ]
+        records.append(
+            {
+                "id": f"t-{n:03d}",
+                "prompt": prompt,
+                "responses": [
+                    {"model": "bot-v1", "content": f"Order {n} shipped on Monday. **Tracking:** NW{n}."},
+                    {"model": "bot-v2", "content": f"Please wait for order {n}."},
+                ],
+            }
+        )
+    return records
+
+
+@pytest.fixture
+def store() -> Iterator[Store]:
+    opened = open_store(":memory:")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def seeded_store(store: Store, tmp_path: Path) -> Store:
+    import_files(store, [write_jsonl(tmp_path / "support.jsonl", support_records(6))], dataset="support")
+    return store
+
+
+def add_annotators(store: Store, *names: str) -> None:
+    for name in names:
+        users.add_user(store, name, "annotator", PASSWORD, utc_now)
+
+
+@pytest.fixture
+def desk_server(tmp_path: Path) -> Iterator[tuple[str, Store]]:
+    """The real Gradio app on a free loopback port, with annotators ana and bob and 6 items."""
+    from apps.server import serve
+
+    opened = open_store(tmp_path / "desk.duckdb")
+    import_files(opened, [write_jsonl(tmp_path / "support.jsonl", support_records(6))], dataset="support")
+    add_annotators(opened, "ana", "bob")
+    app = serve(opened, "127.0.0.1", free_port(), block=False)
+    try:
+        yield app.local_url, opened
+    finally:
+        app.close()
+        opened.close()

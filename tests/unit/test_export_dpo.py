@@ -1,0 +1,172 @@
+"""DPO export: golden records per target, the majority rule, and a manifest that adds up."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from exports.dpo import export_dpo
+from exports.select import aggregate
+from labeling.errors import ExportError
+from labeling.ingest import import_files, utc_now
+from labeling.judgments import record_pair_judgment, undo_last
+from store.db import Store
+from tests.conftest import write_jsonl
+
+GOLDEN = Path(__file__).parent.parent / "data" / "golden"
+
+RECORDS = [
+    {  # multi-turn with a system prompt: two annotators agree on the first response
+        "id": "multi",
+        "prompt": [
+            {"role": "system", "content": "You are Northwind's support agent. Be brief."},
+            {"role": "user", "content": "My ebook won't open."},
+            {"role": "assistant", "content": "Which device?"},
+            {"role": "user", "content": "Kobo Clara — ça ne marche pas 😕"},
+        ],
+        "responses": [
+            {"model": "v1", "content": "Re-download the EPUB:\n\n1. Open *My books*\n2. Tap **Download**"},
+            {"model": "v2", "content": "Kobo is not supported."},
+        ],
+    },
+    {"id": "tie", "prompt": "Can I pause my subscription?", "responses": [
+        {"model": "v1", "content": "Yes, for up to 3 months."}, {"model": "v2", "content": "Yes, in Settings."}]},
+    {"id": "bad", "prompt": "Refund my order", "responses": [
+        {"model": "v1", "content": "No."}, {"model": "v2", "content": "Refunds are impossible."}]},
+    {"id": "split", "prompt": "Is the API rate limited?", "responses": [
+        {"model": "v1", "content": "Yes: 100 requests/minute."}, {"model": "v2", "content": "```json\n{\"limit\": 100}\n```"}]},
+    {"id": "undone", "prompt": "Change my email address", "responses": [
+        {"model": "v1", "content": "Go to Account > Email."}, {"model": "v2", "content": "Email us."}]},
+    {"id": "majority", "prompt": "Where do I find royalty statements?", "responses": [
+        {"model": "v1", "content": "Author Portal > Statements."}, {"model": "v2", "content": "We post them."}]},
+]
+
+
+def _pairs(store: Store) -> dict[str, tuple[str, str, str]]:
+    """item source id -> (pair id, response of v1, response of v2)."""
+    with store.cursor() as cur:
+        rows = cur.execute(
+            "SELECT i.source_id, p.id, r1.id, r2.id FROM pairs p JOIN items i ON i.id = p.item_id "
+            "JOIN responses r1 ON r1.item_id = i.id AND r1.model = 'v1' "
+            "JOIN responses r2 ON r2.item_id = i.id AND r2.model = 'v2'"
+        ).fetchall()
+    return {source: (pair, v1, v2) for source, pair, v1, v2 in rows}
+
+
+@pytest.fixture
+def judged_store(store: Store, tmp_path: Path) -> Store:
+    import_files(store, [write_jsonl(tmp_path / "golden.jsonl", RECORDS)], dataset="golden")
+    pairs = _pairs(store)
+    counter = iter(range(1000))
+
+    def judge(annotator: str, source: str, preferred: str, *, v1_left: bool = True) -> None:
+        pair, v1, v2 = pairs[source]
+        left, right = (v1, v2) if v1_left else (v2, v1)
+        verdict = {"v1": "left" if v1_left else "right", "v2": "right" if v1_left else "left"}.get(preferred, preferred)
+        record_pair_judgment(
+            store, judgment_id=f"judgment-{next(counter):04d}", annotator=annotator, pair_id=pair,
+            left_id=left, right_id=right, verdict=verdict, now=utc_now,
+        )
+
+    judge("ana", "multi", "v1")
+    judge("bob", "multi", "v1", v1_left=False)  # same preference, other side
+    judge("ana", "tie", "tie")
+    judge("ana", "bad", "both_bad")
+    judge("bob", "bad", "both_bad")
+    judge("ana", "split", "v1")
+    judge("bob", "split", "v2")
+    judge("ana", "undone", "v1")
+    undo_last(store, annotator="ana", undo_id="undo-00001", now=utc_now)
+    judge("ana", "majority", "v2")
+    judge("bob", "majority", "v1")
+    judge("cem", "majority", "v1", v1_left=False)
+    return store
+
+
+@pytest.mark.parametrize("target", ["trl", "openai"])
+def test_records_match_the_golden_files(judged_store: Store, tmp_path: Path, target: str) -> None:
+    export_dpo(judged_store, tmp_path, target=target, now=utc_now)
+    written = (tmp_path / f"dpo_{target}.jsonl").read_text(encoding="utf-8")
+    golden = GOLDEN / f"dpo_{target}.jsonl"
+    if os.environ.get("PREFDESK_UPDATE_GOLDEN"):
+        golden.write_text(written, encoding="utf-8")
+    assert written == golden.read_text(encoding="utf-8")
+
+
+def test_trl_records_follow_the_conversational_preference_rules(judged_store: Store, tmp_path: Path) -> None:
+    export_dpo(judged_store, tmp_path, target="trl", now=utc_now)
+    for line in (tmp_path / "dpo_trl.jsonl").read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        assert set(record) == {"prompt", "chosen", "rejected"}
+        assert record["prompt"][-1]["role"] == "user"
+        assert all(m["role"] != "system" for m in record["prompt"][1:])
+        assert [m["role"] for m in record["chosen"]] == ["assistant"] == [m["role"] for m in record["rejected"]]
+        assert record["chosen"] != record["rejected"]
+
+
+def test_openai_records_have_only_the_documented_keys(judged_store: Store, tmp_path: Path) -> None:
+    manifest = export_dpo(judged_store, tmp_path, target="openai", now=utc_now)
+    for line in (tmp_path / "dpo_openai.jsonl").read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        assert set(record) == {"input", "preferred_output", "non_preferred_output"}
+        assert set(record["input"]) == {"messages"}
+        assert len(record["preferred_output"]) == len(record["non_preferred_output"]) == 1
+    assert manifest["warnings"] == ["OpenAI fine-tuning needs at least 10 examples; this file has 2"]
+
+
+def test_the_manifest_counts_every_judged_pair_once(judged_store: Store, tmp_path: Path) -> None:
+    manifest = export_dpo(judged_store, tmp_path, target="trl", now=utc_now)
+    assert manifest["records"] == 2
+    assert manifest["skipped"] == {"tie": 1, "both_bad": 1, "annotators_disagree": 1, "undone": 1}
+    skipped_judged = sum(v for k, v in manifest["skipped"].items() if k != "undone")
+    assert manifest["records"] + skipped_judged == manifest["pairs_judged"] == 5
+    assert manifest["judgments"]["pair_judgments_logged"] == 11
+    assert manifest["judgments"]["pair_judgments_undone"] == 1
+    assert json.loads((tmp_path / "manifest.json").read_text()) == manifest
+    with judged_store.cursor() as cur:
+        assert cur.execute("SELECT kind, target FROM exports").fetchall() == [("dpo", "trl")]
+
+
+def test_the_majority_picks_the_response_two_of_three_preferred(judged_store: Store, tmp_path: Path) -> None:
+    export_dpo(judged_store, tmp_path, target="trl", now=utc_now)
+    records = [json.loads(line) for line in (tmp_path / "dpo_trl.jsonl").read_text().splitlines()]
+    majority = next(r for r in records if "royalty" in r["prompt"][-1]["content"])
+    assert majority["chosen"][0]["content"] == "Author Portal > Statements."
+
+
+def test_the_judgment_hash_changes_when_a_judgment_changes(judged_store: Store, tmp_path: Path) -> None:
+    before = export_dpo(judged_store, tmp_path / "a", target="trl", now=utc_now)["judgments"]["judgments_sha256"]
+    undo_last(judged_store, annotator="cem", undo_id="undo-00002", now=utc_now)
+    after = export_dpo(judged_store, tmp_path / "b", target="trl", now=utc_now)["judgments"]["judgments_sha256"]
+    assert before != after
+
+
+@pytest.mark.parametrize(
+    ("votes", "expected"),
+    [
+        (("r1",), ("r1", None)),
+        (("r1", "r1", "r2"), ("r1", None)),
+        (("r1", "r2"), (None, "annotators_disagree")),
+        (("r1", "tie"), (None, "annotators_disagree")),
+        (("tie", "tie", "r1"), (None, "tie")),
+        (("both_bad",), (None, "both_bad")),
+    ],
+)
+def test_aggregate(votes: tuple[str, ...], expected: tuple[str | None, str | None]) -> None:
+    assert aggregate(votes) == expected
+
+
+def test_an_unwritable_folder_is_a_clear_error(judged_store: Store, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ExportError, match="cannot create the output folder"):
+        export_dpo(judged_store, blocker / "out", target="trl", now=utc_now)
+
+
+def test_an_empty_store_exports_an_empty_file(store: Store, tmp_path: Path) -> None:
+    manifest = export_dpo(store, tmp_path, target="trl", now=utc_now)
+    assert manifest["records"] == 0
+    assert (tmp_path / "dpo_trl.jsonl").read_text() == ""

@@ -68,5 +68,8 @@ class Desk:
             now=self.now,
         )
 
+    def is_recorded(self, judgment_id: str) -> bool:
+        return judgments.is_recorded(self.store, judgment_id)
+
     def undo(self, annotator: str, undo_id: str | None = None) -> PairJudgment:
         return judgments.undo_last(self.store, annotator=annotator, undo_id=undo_id or uuid.uuid4().hex, now=self.now)

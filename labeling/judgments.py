@@ -123,6 +123,11 @@ def _stored_twin(store: Store, judgment: PairJudgment) -> Recorded | None:
     return Recorded(stored, duplicate=True)
 
 
+def is_recorded(store: Store, judgment_id: str) -> bool:
+    with store.cursor() as cur:
+        return log.get_event(cur, judgment_id) is not None
+
+
 def undo_last(store: Store, *, annotator: str, undo_id: str, now: Callable[[], datetime]) -> PairJudgment:
     """Withdraw the annotator's latest judgment in force (a new `undo` event); returns it."""
     _check_client_id(undo_id)

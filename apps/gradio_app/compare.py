@@ -86,7 +86,12 @@ class CompareScreen:
         if shown is None or showing_id != shown.showing_id:
             # A second click on a pair already judged, or a page that fell out of step: store
             # nothing, show the pair that is current now.
-            return self._view(annotator, self.desk.next_showing(annotator), "That pair was already saved.")
+            status = (
+                "That pair was already saved."
+                if self.desk.is_recorded(showing_id)
+                else "That pair was no longer on screen: nothing was saved. Here is the current one."
+            )
+            return self._view(annotator, self.desk.next_showing(annotator), status)
         try:
             self.desk.submit(annotator, shown, verdict, rationale=rationale or "")
         except JudgmentError as exc:

@@ -1,0 +1,132 @@
+"""The `prefdesk` command: each subcommand's happy path and its refusals, exit codes included."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from apps.cli import main
+from labeling.users import authenticate
+from store.db import open_store
+from tests.conftest import support_records, write_jsonl
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    return write_jsonl(tmp_path / "emails.jsonl", support_records(4))
+
+
+def test_import_twice_then_stats(capsys: pytest.CaptureFixture[str], tmp_path: Path, data: Path) -> None:
+    db = str(tmp_path / "s.duckdb")
+    code, out, _ = run(capsys, "import", str(data), "--db", db, "--dataset", "mail")
+    assert code == 0
+    assert "4 item(s), 8 response(s), 4 pair(s)" in out
+    code, out, _ = run(capsys, "import", str(data), "--db", db, "--dataset", "mail")
+    assert code == 0 and out.startswith("nothing new")
+    code, out, _ = run(capsys, "stats", "--db", db, "--json")
+    stats = json.loads(out)
+    assert (stats["items"], stats["responses"], stats["pairs"]) == (4, 8, 4)
+    assert stats["judgments"]["in_force"] == 0
+
+
+def test_a_bad_import_exits_1_with_file_line_and_field(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "hi", "responses": [{"model": "a", "content": "x"}, {"model": "b"}]}\n')
+    code, _, err = run(capsys, "import", str(bad), "--db", str(tmp_path / "s.duckdb"))
+    assert code == 1
+    assert f"{bad}:1: responses[1].content: must be a string, got null" in err
+    assert "Nothing was imported." in err
+
+
+def test_users_add_with_password_stdin_stores_a_hash(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "s.duckdb"
+    monkeypatch.setattr(sys, "stdin", io.StringIO("s3cret-pass\n"))
+    code, out, _ = run(capsys, "users", "add", "ana", "--role", "annotator", "--password-stdin", "--db", str(db))
+    assert code == 0 and "added annotator 'ana'" in out
+    store = open_store(db)
+    try:
+        assert authenticate(store, "ana", "s3cret-pass")
+        assert not authenticate(store, "ana", "wrong-pass")
+        with store.cursor() as cur:
+            (stored,) = cur.execute("SELECT password_hash FROM users").fetchone()
+        assert "s3cret-pass" not in stored and stored.startswith("scrypt$")
+    finally:
+        store.close()
+    monkeypatch.setattr(sys, "stdin", io.StringIO("other-pass\n"))
+    code, _, err = run(capsys, "users", "add", "ana", "--role", "admin", "--password-stdin", "--db", str(db))
+    assert code == 1 and "already exists" in err
+
+
+def test_a_short_password_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("short\n"))
+    code, _, err = run(
+        capsys, "users", "add", "ana", "--role", "annotator", "--password-stdin", "--db", str(tmp_path / "s.duckdb")
+    )
+    assert code == 1 and "at least 8 characters" in err
+
+
+def test_export_writes_the_file_and_says_what_was_skipped(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, data: Path
+) -> None:
+    db = str(tmp_path / "s.duckdb")
+    run(capsys, "import", str(data), "--db", db)
+    code, out, err = run(capsys, "export", "dpo", "--target", "openai", "--db", db, "--out", str(tmp_path / "out"))
+    assert code == 0
+    assert "wrote 0 record(s)" in out and "skipped pairs: tie 0" in out
+    assert "at least 10 examples" in err
+    assert (tmp_path / "out" / "dpo_openai.jsonl").exists()
+
+
+def test_bad_flags_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "dpo", "--target", "gemini", "--db", str(tmp_path / "s.duckdb"), "--out", "x"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'gemini'" in capsys.readouterr().err
+
+
+def test_serving_beyond_loopback_without_accounts_is_refused(tmp_path: Path, data: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    main(["import", str(data), "--db", str(db)])
+    result = subprocess.run(
+        [sys.executable, "-m", "apps.cli", "serve", "--db", str(db), "--host", "0.0.0.0", "--port", "0"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode != 0
+    assert "refusing to serve on 0.0.0.0 without accounts" in result.stderr
+
+
+def test_a_store_in_use_is_named_with_its_pid(tmp_path: Path, data: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"from store.db import open_store; s = open_store({str(db)!r}); print('ready', flush=True); input()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        result = subprocess.run(
+            [sys.executable, "-m", "apps.cli", "import", str(data), "--db", str(db)],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert result.returncode == 1
+        assert f"in use by process {holder.pid}" in result.stderr
+        assert "Traceback" not in result.stderr
+    finally:
+        holder.kill()
+        holder.wait()

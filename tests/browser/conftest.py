@@ -1,0 +1,117 @@
+"""A real desk served by `prefdesk serve` in a subprocess, and Chromium set up for this machine."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from labeling.ingest import import_files
+from store.db import open_store
+from tests.conftest import PASSWORD, add_annotators, free_port, write_jsonl
+
+XSS_PAYLOADS = (
+    "<script>alert('xss-script')</script>",
+    "<img src=x onerror=alert('xss-img')>",
+    "<svg onload=alert('xss-svg')></svg>",
+    "[click me](javascript:alert('xss-link'))",
+    "${alert('xss-template')} {{constructor.constructor('alert(1)')()}}",
+)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, object]) -> dict[str, object]:
+    return {
+        **browser_type_launch_args,
+        "executable_path": os.environ.get("PREFDESK_CHROMIUM", "/usr/bin/chromium"),
+        "args": [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+        ],
+    }
+
+
+@dataclass
+class RunningDesk:
+    url: str
+    db: Path
+    process: subprocess.Popen[str]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _records() -> list[dict[str, object]]:
+    records: list[dict[str, object]] = [
+        {
+            "id": f"mail-{n}",
+            "prompt": f"Subject: question {n}\n\nHello, where is my order {n}?",
+            "responses": [
+                {"model": "bot-v1", "content": f"Your order {n} **shipped** today.\n\n- tracking: NW{n}"},
+                {"model": "bot-v2", "content": f"We are looking into order {n}."},
+            ],
+        }
+        for n in range(6)
+    ]
+    records.append(
+        {
+            "id": "hostile",
+            "prompt": [
+                {"role": "system", "content": "Be helpful. " + XSS_PAYLOADS[0]},
+                {"role": "user", "content": "My embed code is " + " ".join(XSS_PAYLOADS)},
+            ],
+            "responses": [
+                {"model": "bot-v1", "content": "Try this:\n\n" + "\n\n".join(XSS_PAYLOADS)},
+                {"model": "bot-v2", "content": "```html\n" + XSS_PAYLOADS[0] + "\n```"},
+            ],
+        }
+    )
+    return records
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"prefdesk serve exited early:\n{process.stdout.read() if process.stdout else ''}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError("prefdesk serve did not start listening in time")
+
+
+@pytest.fixture
+def running_desk(tmp_path: Path) -> Iterator[RunningDesk]:
+    db = tmp_path / "desk.duckdb"
+    store = open_store(db)
+    import_files(store, [write_jsonl(tmp_path / "mail.jsonl", _records())], dataset="mail")
+    add_annotators(store, "ana")
+    store.close()
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "apps.cli", "serve", "--db", str(db), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    desk = RunningDesk(f"http://127.0.0.1:{port}", db, process)
+    try:
+        _wait_for_port(port, process)
+        yield desk
+    finally:
+        desk.stop()
+
+
+__all__ = ["PASSWORD", "RunningDesk", "XSS_PAYLOADS"]

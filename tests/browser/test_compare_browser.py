@@ -1,0 +1,99 @@
+"""A person at the desk in headless Chromium: log in, judge by keyboard, undo, stay safe."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from store.db import open_store
+from tests.browser.conftest import XSS_PAYLOADS, RunningDesk
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.browser
+
+
+def log_in(page: Page, desk: RunningDesk, name: str = "ana", password: str = PASSWORD) -> None:
+    page.goto(desk.url)
+    page.get_by_label("username").fill(name)
+    page.get_by_label("password").fill(password)
+    page.get_by_role("button", name="Login").click()
+
+
+def judged(page: Page) -> int:
+    return int(page.locator(".pd-progress").get_attribute("data-judged") or -1)
+
+
+def press_and_wait(page: Page, key: str, expected_judged: int) -> None:
+    page.keyboard.press(key)
+    expect(page.locator(f'.pd-progress[data-judged="{expected_judged}"]')).to_be_visible(timeout=10_000)
+
+
+def test_a_wrong_password_does_not_get_in(page: Page, running_desk: RunningDesk) -> None:
+    log_in(page, running_desk, password="not-the-password")
+    expect(page.get_by_text("Incorrect Credentials")).to_be_visible()
+    expect(page.locator(".pd-progress")).to_have_count(0)
+
+
+def test_judging_five_pairs_by_keyboard_then_undo(page: Page, running_desk: RunningDesk) -> None:
+    log_in(page, running_desk)
+    expect(page.locator(".pd-progress-text")).to_contain_text("0 of 7 pairs judged · 7 left")
+    expect(page.locator(".pd-progress-text")).to_contain_text("signed in as ana")
+
+    for done, key in enumerate(["1", "2", "3", "4", "1"], start=1):
+        fifth = (page.locator("#pd-left").inner_text(), page.locator("#pd-right").inner_text())
+        press_and_wait(page, key, done)
+    expect(page.locator(".pd-progress-text")).to_contain_text("5 of 7 pairs judged · 2 left")
+
+    press_and_wait(page, "u", 4)
+    expect(page.locator("#pd-status")).to_contain_text("Undone")
+    # The undone pair is back, with the same sides as when it was judged.
+    assert (page.locator("#pd-left").inner_text(), page.locator("#pd-right").inner_text()) == fifth
+
+    # A rationale typed in the box: its "1" is text, not a verdict. Esc leaves the box; then 2.
+    box = page.locator("#pd-rationale textarea")
+    box.click()
+    box.type("1 mentions the refund window")
+    page.wait_for_timeout(300)
+    assert judged(page) == 4
+    page.keyboard.press("Escape")
+    press_and_wait(page, "2", 5)
+    expect(box).to_have_value("")
+
+    running_desk.stop()
+    store = open_store(running_desk.db)
+    try:
+        with store.cursor() as cur:
+            kinds = [k for (k,) in cur.execute("SELECT kind FROM judgments ORDER BY seq").fetchall()]
+            in_force = cur.execute(
+                "SELECT verdict, rationale FROM current_pair_judgments ORDER BY seq"
+            ).fetchall()
+    finally:
+        store.close()
+    assert kinds == ["pair"] * 5 + ["undo", "pair"]
+    assert [v for v, _ in in_force] == ["left", "right", "tie", "both_bad", "right"]
+    assert in_force[-1][1] == "1 mentions the refund window"
+
+
+def test_hostile_content_is_shown_as_text_and_runs_nothing(page: Page, running_desk: RunningDesk) -> None:
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    outside: list[str] = []
+    page.on("request", lambda request: outside.append(request.url) if "127.0.0.1" not in request.url else None)
+    log_in(page, running_desk)
+    expect(page.locator(".pd-progress")).to_be_visible()
+    for done in range(1, 8):  # judge until the hostile item has been on screen
+        if "embed code" in page.locator("#pd-prompt").inner_text():
+            break
+        press_and_wait(page, "3", done)
+    prompt_text = page.locator("#pd-prompt").inner_text()
+    assert "embed code" in prompt_text
+    for payload in XSS_PAYLOADS:
+        assert payload in prompt_text  # visible, literally
+    sides = page.locator("#pd-left").inner_text() + page.locator("#pd-right").inner_text()
+    assert "<img src=x onerror=alert('xss-img')>" in sides
+    assert page.locator("#pd-prompt script, #pd-left script, #pd-right script").count() == 0
+    assert page.locator("#pd-left img, #pd-right img, #pd-prompt img").count() == 0
+    assert page.locator("a[href^='javascript:']").count() == 0
+    page.wait_for_timeout(500)
+    assert dialogs == []
+    assert outside == []

@@ -15,6 +15,7 @@ from typing import Any
 from exports import openai, trl, write
 from exports.select import AGGREGATION_RULE, PreferenceExample, select_preferences
 from labeling.errors import ExportError
+from labeling.perf import gc_paused
 from store import judgments as log
 from store.db import Store
 
@@ -31,11 +32,12 @@ def export_dpo(store: Store, out_dir: Path, *, target: str, now: Callable[[], da
         raise ExportError(f"unknown target {target!r} for dpo (use {' or '.join(TARGETS)})")
     file_name, build = TARGETS[target]
     write.prepare_dir(out_dir)
-    with store.cursor() as cur:
-        summary = log.log_summary(cur)
-        votes = log.pair_votes(cur)
-    selection = select_preferences(votes, summary["pairs_with_every_judgment_undone"])
-    records = [build(example) for example in selection.examples]
+    with gc_paused():
+        with store.cursor() as cur:
+            summary = log.log_summary(cur)
+            votes = log.pair_votes(cur)
+        selection = select_preferences(votes, summary["pairs_with_every_judgment_undone"])
+        records = [build(example) for example in selection.examples]
     warnings = []
     if target == "openai" and len(records) < OPENAI_MINIMUM_EXAMPLES:
         warnings.append(

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from labeling.errors import ExportError
+from labeling.models import json_text
 
 
 def prepare_dir(out_dir: Path) -> None:
@@ -41,7 +42,8 @@ def _atomic_write(path: Path, chunks: Iterable[str]) -> None:
 
 
 def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
-    _atomic_write(path, (json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    """One compact JSON object per line, UTF-8, non-ASCII kept as is."""
+    _atomic_write(path, (json_text(r) + "\n" for r in records))
 
 
 def write_json(path: Path, value: dict[str, Any]) -> None:

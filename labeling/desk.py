@@ -46,13 +46,21 @@ class Desk:
         return queue.next_showing(self.store, annotator, rng=self.rng, now=self.now)
 
     def show_again(self, judgment: PairJudgment) -> Showing:
-        return queue.show_again(self.store, judgment.pair_id, judgment.left_id, judgment.right_id, now=self.now)
+        return queue.show_again(
+            self.store, judgment.pair_id, judgment.left_id, judgment.right_id, now=self.now
+        )
 
     def progress(self, annotator: str) -> Progress:
         return queue.progress(self.store, annotator)
 
     def submit(
-        self, annotator: str, shown: ShownPair, verdict: str, *, rationale: str = "", judgment_id: str | None = None
+        self,
+        annotator: str,
+        shown: ShownPair,
+        verdict: str,
+        *,
+        rationale: str = "",
+        judgment_id: str | None = None,
     ) -> Recorded:
         """Record a verdict on a showing; by default the showing's id is the idempotency key."""
         return judgments.record_pair_judgment(
@@ -72,4 +80,6 @@ class Desk:
         return judgments.is_recorded(self.store, judgment_id)
 
     def undo(self, annotator: str, undo_id: str | None = None) -> PairJudgment:
-        return judgments.undo_last(self.store, annotator=annotator, undo_id=undo_id or uuid.uuid4().hex, now=self.now)
+        return judgments.undo_last(
+            self.store, annotator=annotator, undo_id=undo_id or uuid.uuid4().hex, now=self.now
+        )

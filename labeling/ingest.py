@@ -12,7 +12,6 @@ is already stored with the same prompt adds only the responses and pairs that ar
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -33,7 +32,8 @@ from labeling.ingest_formats import (
     detect_format,
 )
 from labeling.ingest_readers import SUPPORTED_SUFFIXES, csv_columns, location_unit, read_records
-from labeling.models import messages_to_json
+from labeling.models import json_text, messages_to_json
+from labeling.perf import gc_paused
 from store import catalog
 from store.db import Store
 
@@ -155,9 +155,9 @@ def _csv_format(path: Path, requested: str, problems: _Problems) -> str | None:
 
 def _read_candidates(
     path: Path, requested: str, problems: _Problems, report: ImportReport
-) -> Iterable[tuple[Candidate, Problem, str]]:
-    """Valid candidates of one file with their location (a Problem without a message) and a
-    signature of the raw record; every invalid record goes to `problems`."""
+) -> Iterable[tuple[Candidate, Problem]]:
+    """Valid candidates of one file with their location (a Problem without a message); every
+    invalid record goes to `problems`."""
     source, unit = str(path), location_unit(path)
     fmt: str | None = requested
     if path.suffix.lower() == ".csv":
@@ -193,7 +193,7 @@ def _read_candidates(
         except SkipRecord as exc:
             _count(report.skipped, str(exc))
             continue
-        yield candidate, location, json.dumps(record, sort_keys=True, ensure_ascii=False, default=str)
+        yield candidate, location
     report.records += records
     report.sources.append({"path": source, "sha256": _file_sha256(path), "records": records, "format": fmt})
 
@@ -202,17 +202,17 @@ def _plan(
     paths: Sequence[Path], fmt: str, dataset: str, problems: _Problems, report: ImportReport
 ) -> dict[str, _PlannedItem]:
     planned: dict[str, _PlannedItem] = {}
-    signatures: dict[str, tuple[str, Problem]] = {}
+    first_seen: dict[str, tuple[Candidate, Problem]] = {}
     for path in paths:
-        for candidate, where, signature in _read_candidates(path, fmt, problems, report):
+        for candidate, where in _read_candidates(path, fmt, problems, report):
             prompt_json = messages_to_json(candidate.prompt)
             prompt_hash = short_hash(prompt_json)
             item_id = f"{dataset}/{candidate.source_id or prompt_hash}"
             if candidate.source_id is not None:
-                seen = signatures.get(item_id)
+                seen = first_seen.get(item_id)
                 if seen is None:
-                    signatures[item_id] = (signature, where)
-                elif seen[0] == signature:
+                    first_seen[item_id] = (candidate, where)
+                elif seen[0] == candidate:
                     report.duplicate_records += 1
                     continue
                 else:
@@ -237,7 +237,7 @@ def _plan(
                         prompt_json,
                         prompt_hash,
                         candidate.group_key or item_id,
-                        json.dumps(candidate.metadata, ensure_ascii=False, default=str),
+                        json_text(candidate.metadata) if candidate.metadata else "{}",
                     ],
                     prompt_hash=prompt_hash,
                     first_location=where,
@@ -278,7 +278,7 @@ def _pair_metadata(first_id: str, second_id: str, preferred_first: str, metadata
         result["source_preferred_id"] = preferred_first if verdict == "a" else other
     elif verdict is not None:
         result["source_verdict"] = verdict
-    return json.dumps(result, ensure_ascii=False, default=str)
+    return json_text(result)
 
 
 def import_files(
@@ -309,10 +309,23 @@ def import_files(
             ]
         )
     report = ImportReport(dataset=dataset, sources=[])
-    planned = _plan(paths, fmt, dataset, problems, report)
-    problems.raise_if_any()
-    if not planned:
-        raise ImportRejected([Problem(str(paths[0]), None, None, "no records found")])
+    with gc_paused():
+        planned = _plan(paths, fmt, dataset, problems, report)
+        problems.raise_if_any()
+        if not planned:
+            raise ImportRejected([Problem(str(paths[0]), None, None, "no records found")])
+        _store_new(store, planned, problems, report, fmt, now)
+    return report
+
+
+def _store_new(
+    store: Store,
+    planned: dict[str, _PlannedItem],
+    problems: _Problems,
+    report: ImportReport,
+    fmt: str,
+    now: Callable[[], datetime],
+) -> None:
     with store.transaction() as cur:
         stored_hashes = catalog.prompt_hashes(cur, list(planned))
         for item_id, item in planned.items():
@@ -343,7 +356,7 @@ def import_files(
             catalog.insert_import(
                 cur,
                 import_id=str(uuid.uuid4()),
-                dataset=dataset,
+                dataset=report.dataset,
                 format_name=fmt,
                 sources=report.sources,
                 items=item_rows,
@@ -351,7 +364,6 @@ def import_files(
                 pairs=pair_rows,
                 now=now(),
             )
-    return report
 
 
 def _new_rows(
@@ -374,7 +386,7 @@ def _new_rows(
                         item_id,
                         response.model,
                         response.content,
-                        json.dumps(response.metadata, ensure_ascii=False, default=str),
+                        json_text(response.metadata) if response.metadata else "{}",
                     ]
                 )
         wanted: dict[str, list[Any]] = {}

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 from tqdm import tqdm
 
 from labeling.errors import Problem
@@ -56,8 +57,8 @@ def read_jsonl(path: Path) -> Iterator[Located]:
                 yield number, Problem(source, number, None, message)
                 continue
             try:
-                value = json.loads(text)
-            except json.JSONDecodeError as exc:
+                value = orjson.loads(text)
+            except orjson.JSONDecodeError as exc:
                 yield number, Problem(source, number, None, f"not valid JSON: {exc.msg} (column {exc.colno})")
                 continue
             if not isinstance(value, dict):

@@ -7,11 +7,12 @@ responses of one item; the order a pair was *shown* in lives on the judgment (le
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+import orjson
 
 
 class Role(StrEnum):
@@ -51,12 +52,17 @@ class Message:
         return {"role": self.role.value, "content": self.content}
 
 
+def json_text(value: Any) -> str:
+    """Compact UTF-8 JSON for storing (orjson: ~10x faster than json on import-sized batches)."""
+    return orjson.dumps(value, default=str).decode("utf-8")
+
+
 def messages_to_json(messages: tuple[Message, ...]) -> str:
-    return json.dumps([m.to_dict() for m in messages], ensure_ascii=False)
+    return json_text([m.to_dict() for m in messages])
 
 
 def messages_from_json(text: str) -> tuple[Message, ...]:
-    return tuple(Message(Role(m["role"]), m["content"]) for m in json.loads(text))
+    return tuple(Message(Role(m["role"]), m["content"]) for m in orjson.loads(text))
 
 
 @dataclass(frozen=True, slots=True)

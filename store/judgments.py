@@ -82,6 +82,33 @@ def insert_pair_judgment(cur: duckdb.DuckDBPyConnection, judgment: PairJudgment)
     )
 
 
+def append_pair_judgments(cur: duckdb.DuckDBPyConnection, judgments: list[PairJudgment]) -> None:
+    """Append many pair judgments in one statement (seeding, restores, benchmarks)."""
+    import pyarrow as pa
+
+    columns = {
+        "id": [j.id for j in judgments],
+        "annotator": [j.annotator for j in judgments],
+        "item_id": [j.item_id for j in judgments],
+        "pair_id": [j.pair_id for j in judgments],
+        "left_id": [j.left_id for j in judgments],
+        "right_id": [j.right_id for j in judgments],
+        "verdict": [j.verdict.value for j in judgments],
+        "rationale": [j.rationale or None for j in judgments],
+        "shown_at": [j.shown_at for j in judgments],
+        "submitted_at": [j.submitted_at for j in judgments],
+    }
+    cur.register("new_judgments", pa.table(columns))
+    try:
+        cur.execute(
+            "INSERT INTO judgments (id, kind, annotator, item_id, pair_id, left_id, right_id, verdict, "
+            "rationale, tags, shown_at, submitted_at) SELECT id, 'pair', annotator, item_id, pair_id, "
+            "left_id, right_id, verdict, rationale, '[]', shown_at, submitted_at FROM new_judgments"
+        )
+    finally:
+        cur.unregister("new_judgments")
+
+
 def insert_undo(
     cur: duckdb.DuckDBPyConnection, *, undo_id: str, annotator: str, undone: PairJudgment, now: datetime
 ) -> None:

@@ -25,8 +25,8 @@ $(VENV)/.installed-trl: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/prefdesk demo --db .prefdesk/demo.duckdb --port $(PORT)
 
-test: $(VENV)/.installed-trl
-	$(BIN)/pytest
+test: $(VENV)/.installed-trl lint
+	$(BIN)/pytest --durations=10
 
 # Unit and app layers only: seconds, no browser, no torch.
 test-fast: $(VENV)/.installed

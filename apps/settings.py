@@ -69,7 +69,13 @@ class DemoSettings:
 
 
 Settings = (
-    ImportSettings | UserAddSettings | UserListSettings | ServeSettings | ExportSettings | StatsSettings | DemoSettings
+    ImportSettings
+    | UserAddSettings
+    | UserListSettings
+    | ServeSettings
+    | ExportSettings
+    | StatsSettings
+    | DemoSettings
 )
 
 

@@ -26,7 +26,9 @@ from labeling.models import PairJudgment, PairVerdict  # noqa: E402
 from store import judgments as log  # noqa: E402
 from store.db import open_store  # noqa: E402
 
-WORDS = "refund order ebook subscription shipping invoice reader app account password royalty".split()
+WORDS = (
+    "refund order ebook subscription shipping invoice reader app account password royalty".split()  # noqa: SIM905
+)
 
 
 def sentence(rng: random.Random, n: int) -> str:

@@ -41,7 +41,8 @@ def export_dpo(store: Store, out_dir: Path, *, target: str, now: Callable[[], da
     warnings = []
     if target == "openai" and len(records) < OPENAI_MINIMUM_EXAMPLES:
         warnings.append(
-            f"OpenAI fine-tuning needs at least {OPENAI_MINIMUM_EXAMPLES} examples; this file has {len(records)}"
+            f"OpenAI fine-tuning needs at least {OPENAI_MINIMUM_EXAMPLES} examples; "
+            f"this file has {len(records)}"
         )
     manifest: dict[str, Any] = {
         "kind": "dpo",

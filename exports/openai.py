@@ -1,9 +1,10 @@
 """Record builders for the OpenAI fine-tuning API (FineTunePreferenceRequestInput).
 
 >>> from labeling.models import Message, Role
->>> dpo_record(PreferenceExample("p", "i", "g", (Message(Role.USER, "Hi?"),), "Hello!", "No.",
-...                              "r1", "r2", 1, 1))
-{'input': {'messages': [{'role': 'user', 'content': 'Hi?'}]}, 'preferred_output': [{'role': 'assistant', 'content': 'Hello!'}], 'non_preferred_output': [{'role': 'assistant', 'content': 'No.'}]}
+>>> example = PreferenceExample("p", "i", "g", (Message(Role.USER, "Hi?"),), "Hello!", "No.", "a", "b", 1, 1)
+>>> record = dpo_record(example)
+>>> record["input"], record["non_preferred_output"]
+({'messages': [{'role': 'user', 'content': 'Hi?'}]}, [{'role': 'assistant', 'content': 'No.'}])
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Record builders for Hugging Face TRL datasets (trl 1.x).
 
 >>> from labeling.models import Message, Role
->>> dpo_record(PreferenceExample("p", "i", "g", (Message(Role.USER, "Hi?"),), "Hello!", "No.",
-...                              "r1", "r2", 1, 1))
-{'prompt': [{'role': 'user', 'content': 'Hi?'}], 'chosen': [{'role': 'assistant', 'content': 'Hello!'}], 'rejected': [{'role': 'assistant', 'content': 'No.'}]}
+>>> example = PreferenceExample("p", "i", "g", (Message(Role.USER, "Hi?"),), "Hello!", "No.", "a", "b", 1, 1)
+>>> record = dpo_record(example)
+>>> record["prompt"], record["chosen"]
+([{'role': 'user', 'content': 'Hi?'}], [{'role': 'assistant', 'content': 'Hello!'}])
 """
 
 from __future__ import annotations

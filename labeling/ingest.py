@@ -186,7 +186,7 @@ def _read_candidates(
                 return
         location = Problem(source, number, None, "", unit)
         try:
-            candidate = PARSERS[fmt](record)
+            candidate = PARSERS[str(fmt)](record)
         except FieldProblem as exc:
             problems.add(Problem(source, number, exc.field, exc.message, unit))
             continue
@@ -373,7 +373,9 @@ def _new_rows(
     report: ImportReport,
 ) -> tuple[list[list[Any]], list[list[Any]], list[list[Any]]]:
     """Rows not stored yet. Pairs may still include stored ones: the caller filters those."""
-    item_rows, response_rows, pair_rows = [], [], []
+    item_rows: list[list[Any]] = []
+    response_rows: list[list[Any]] = []
+    pair_rows: list[list[Any]] = []
     for item_id, item in planned.items():
         if item_id not in stored_items:
             item_rows.append(item.row)

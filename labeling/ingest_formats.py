@@ -138,7 +138,7 @@ def messages(value: Any, name: str) -> list[Message]:
             raise FieldProblem(where, f"must be an object with role and content, got {_type_name(raw)}")
         role_name = raw.get("role")
         try:
-            role = Role(role_name)
+            role = Role(str(role_name))
         except ValueError:
             raise FieldProblem(
                 f"{where}.role", f"unknown role {role_name!r} (use system, user or assistant)"
@@ -151,10 +151,7 @@ def messages(value: Any, name: str) -> list[Message]:
 
 def prompt(value: Any, name: str = "prompt", system: str | None = None) -> tuple[Message, ...]:
     """A prompt as chat messages: a string is one user turn; a list must end with a user turn."""
-    if isinstance(value, str):
-        turns = [Message(Role.USER, _text(value, name))]
-    else:
-        turns = messages(value, name)
+    turns = [Message(Role.USER, _text(value, name))] if isinstance(value, str) else messages(value, name)
     if system is not None:
         if turns[0].role is Role.SYSTEM:
             raise FieldProblem("system", f"given, but {name} already starts with a system message")

@@ -25,7 +25,7 @@ Record = dict[str, Any]
 Located = tuple[int, Record | Problem]  # (line or row number, record or problem)
 
 
-def _progress(path: Path, total: int, unit: str) -> tqdm:  # type: ignore[type-arg]
+def _progress(path: Path, total: int, unit: str) -> tqdm:
     show = path.stat().st_size >= _PROGRESS_FROM_BYTES
     return tqdm(
         total=total,

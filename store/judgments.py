@@ -193,7 +193,20 @@ def pair_votes(cur: duckdb.DuckDBPyConnection) -> list[PairVotes]:
         ORDER BY p.seq
         """
     ).fetchall()
-    return [PairVotes(*row[:8], votes=tuple(row[8])) for row in rows]
+    return [
+        PairVotes(
+            pair_id=row[0],
+            item_id=row[1],
+            prompt_json=row[2],
+            group_key=row[3],
+            response_a_id=row[4],
+            response_a=row[5],
+            response_b_id=row[6],
+            response_b=row[7],
+            votes=tuple(row[8]),
+        )
+        for row in rows
+    ]
 
 
 def log_summary(cur: duckdb.DuckDBPyConnection) -> dict[str, Any]:

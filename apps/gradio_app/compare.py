@@ -70,8 +70,15 @@ class CompareScreen:
         else:
             prompt, left, right = present.showing_view(showing)
         return (
-            prompt, left, right, present.progress_html(progress, annotator),
-            current["showing_id"], status, "", current, _state(shown),
+            prompt,
+            left,
+            right,
+            present.progress_html(progress, annotator),
+            current["showing_id"],
+            status,
+            "",
+            current,
+            _state(shown),
         )
 
     def next_pair(self, state: dict[str, Any] | None, request: gr.Request) -> tuple[Any, ...]:
@@ -97,7 +104,9 @@ class CompareScreen:
         except JudgmentError as exc:
             raise gr.Error(str(exc)) from exc
         label = {"left": "left better", "right": "right better", "tie": "tie", "both_bad": "both bad"}
-        return self._view(annotator, self.desk.next_showing(annotator), f"Saved: {label.get(verdict, verdict)}.")
+        return self._view(
+            annotator, self.desk.next_showing(annotator), f"Saved: {label.get(verdict, verdict)}."
+        )
 
     def undo(self, state: dict[str, Any] | None, request: gr.Request) -> tuple[Any, ...]:
         annotator = annotator_of(request)
@@ -123,7 +132,10 @@ class CompareScreen:
         with gr.Row(elem_id="pd-extras"):
             rationale = gr.Textbox(
                 label="Why? (optional: type it before the key; Esc leaves the box)",
-                lines=1, max_lines=4, scale=5, elem_id="pd-rationale",
+                lines=1,
+                max_lines=4,
+                scale=5,
+                elem_id="pd-rationale",
             )
             undo = gr.Button("u · Undo last", elem_id="btn-undo", scale=1, variant="secondary")
         status = gr.Markdown(elem_id="pd-status")
@@ -136,18 +148,26 @@ class CompareScreen:
 
         blocks.load(self.next_pair, inputs=[state], outputs=outputs, api_name="next_pair")
         submit_api.click(
-            self.submit_pair, inputs=[showing_id, verdict_in, rationale, state], outputs=outputs,
-            api_name="submit_pair", trigger_mode="once",
+            self.submit_pair,
+            inputs=[showing_id, verdict_in, rationale, state],
+            outputs=outputs,
+            api_name="submit_pair",
+            trigger_mode="once",
         )
         for verdict, button in buttons.items():
             button.click(
-                self._fixed_verdict(verdict), inputs=[showing_id, rationale, state], outputs=outputs,
-                api_visibility="private", trigger_mode="once",
+                self._fixed_verdict(verdict),
+                inputs=[showing_id, rationale, state],
+                outputs=outputs,
+                api_visibility="private",
+                trigger_mode="once",
             )
         undo.click(self.undo, inputs=[state], outputs=outputs, api_name="undo", trigger_mode="once")
 
     def _fixed_verdict(self, verdict: PairVerdict):  # type: ignore[no-untyped-def]
-        def submit(showing_id: str, rationale: str, state: dict[str, Any] | None, request: gr.Request) -> tuple[Any, ...]:
+        def submit(
+            showing_id: str, rationale: str, state: dict[str, Any] | None, request: gr.Request
+        ) -> tuple[Any, ...]:
             return self.submit_pair(showing_id, verdict.value, rationale, state, request)
 
         return submit

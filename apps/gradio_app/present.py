@@ -39,7 +39,12 @@ def markdown_html(text: str) -> str:
     return _markdown.render(text)
 
 
-_ROLE_LABEL = {Role.SYSTEM: "System prompt", Role.USER: "Customer", Role.ASSISTANT: "Earlier reply", Role.TOOL: "Tool"}
+_ROLE_LABEL = {
+    Role.SYSTEM: "System prompt",
+    Role.USER: "Customer",
+    Role.ASSISTANT: "Earlier reply",
+    Role.TOOL: "Tool",
+}
 
 
 def _turn(message: Message, is_last: bool) -> str:
@@ -65,7 +70,8 @@ def response_html(content: str, side: str, key: str) -> str:
     """One candidate answer; `side` is what the annotator calls it ("Left"/"Right")."""
     return (
         f'<div class="pd-response" data-side="{escape(side.lower())}">'
-        f'<div class="pd-response-head"><span class="pd-key">{escape(key)}</span> {escape(side)} response</div>'
+        f'<div class="pd-response-head"><span class="pd-key">{escape(key)}</span> '
+        f"{escape(side)} response</div>"
         f'<div class="pd-md">{markdown_html(content)}</div></div>'
     )
 
@@ -83,7 +89,8 @@ def progress_html(progress: Progress, annotator: str) -> str:
 def done_html() -> str:
     return (
         '<div class="pd-done"><h2>All pairs judged. Thank you!</h2>'
-        "<p>New pairs appear here when they are imported. Press <b>u</b> to undo your last judgment.</p></div>"
+        "<p>New pairs appear here when they are imported. "
+        "Press <b>u</b> to undo your last judgment.</p></div>"
     )
 
 

@@ -54,7 +54,12 @@ def test_judging_through_the_api_records_sides_as_shown_and_never_repeats_a_pair
         view = ana.predict(view[SHOWING_ID], "left", "clearer", api_name="/submit_pair")
     assert len(seen) == len(set(seen)) == 6
     assert view[CURRENT] | {"showing_id": ""} == {
-        "showing_id": "", "item_id": None, "pair_id": None, "judged": 6, "total": 6, "done": True,
+        "showing_id": "",
+        "item_id": None,
+        "pair_id": None,
+        "judged": 6,
+        "total": 6,
+        "done": True,
     }
     rows = judgment_rows(store)
     assert [r[1] for r in rows] == seen
@@ -129,7 +134,9 @@ def test_two_annotators_judging_at_once_lose_nothing_and_export_counts_match(
     assert not errors
     rows = judgment_rows(store)
     assert len(rows) == 12
-    assert {(r[0], r[1]) for r in rows} == {(name, pid) for name in verdict_of for pid in {r[1] for r in rows}}
+    assert {(r[0], r[1]) for r in rows} == {
+        (name, pid) for name in verdict_of for pid in {r[1] for r in rows}
+    }
 
     # Both said "left", but sides are shuffled per showing: where their left was the same
     # response they agree (exported), otherwise their votes split (skipped as disagreement).

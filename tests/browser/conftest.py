@@ -32,8 +32,14 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, object]) -> dic
         **browser_type_launch_args,
         "executable_path": os.environ.get("PREFDESK_CHROMIUM", "/usr/bin/chromium"),
         "args": [
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
         ],
     }
 
@@ -86,7 +92,9 @@ def _wait_for_port(port: int, process: subprocess.Popen[str], timeout: float = 6
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"prefdesk serve exited early:\n{process.stdout.read() if process.stdout else ''}")
+            raise RuntimeError(
+                f"prefdesk serve exited early:\n{process.stdout.read() if process.stdout else ''}"
+            )
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
@@ -104,7 +112,9 @@ def running_desk(tmp_path: Path) -> Iterator[RunningDesk]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "apps.cli", "serve", "--db", str(db), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     desk = RunningDesk(f"http://127.0.0.1:{port}", db, process)
     try:

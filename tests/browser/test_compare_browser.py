@@ -78,7 +78,9 @@ def test_hostile_content_is_shown_as_text_and_runs_nothing(page: Page, running_d
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     outside: list[str] = []
-    page.on("request", lambda request: outside.append(request.url) if "127.0.0.1" not in request.url else None)
+    page.on(
+        "request", lambda request: outside.append(request.url) if "127.0.0.1" not in request.url else None
+    )
     log_in(page, running_desk)
     expect(page.locator(".pd-progress")).to_be_visible()
     for done in range(1, 8):  # judge until the hostile item has been on screen

@@ -61,7 +61,11 @@ def build_tokenizer(texts: list[str]) -> PreTrainedTokenizerFast:
     core.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace()])
     core.train_from_iterator(texts, trainers.WordLevelTrainer(special_tokens=SPECIAL, vocab_size=4000))
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=core, pad_token="<pad>", unk_token="<unk>", eos_token="<|im_end|>", bos_token="<|im_start|>"
+        tokenizer_object=core,
+        pad_token="<pad>",
+        unk_token="<unk>",
+        eos_token="<|im_end|>",
+        bos_token="<|im_start|>",
     )
     tokenizer.chat_template = CHATML
     return tokenizer
@@ -83,17 +87,35 @@ def test_the_exported_file_passes_trls_checks_and_trains(exported: Path, tmp_pat
 
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=1024,
-        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
     )
     model = LlamaForCausalLM(config)
     args = DPOConfig(
-        output_dir=str(tmp_path / "dpo"), per_device_train_batch_size=2, max_steps=3, max_length=256,
-        logging_steps=1, save_strategy="no", report_to=[], use_cpu=True, learning_rate=1e-3, seed=0,
+        output_dir=str(tmp_path / "dpo"),
+        per_device_train_batch_size=2,
+        max_steps=3,
+        max_length=256,
+        logging_steps=1,
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        learning_rate=1e-3,
+        seed=0,
     )
     trainer = DPOTrainer(
-        model=model, ref_model=copy.deepcopy(model), args=args, train_dataset=dataset, processing_class=tokenizer
+        model=model,
+        ref_model=copy.deepcopy(model),
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
     )
     result = trainer.train()
     assert result.global_step == 3

@@ -56,7 +56,9 @@ def test_users_add_with_password_stdin_stores_a_hash(
 ) -> None:
     db = tmp_path / "s.duckdb"
     monkeypatch.setattr(sys, "stdin", io.StringIO("s3cret-pass\n"))
-    code, out, _ = run(capsys, "users", "add", "ana", "--role", "annotator", "--password-stdin", "--db", str(db))
+    code, out, _ = run(
+        capsys, "users", "add", "ana", "--role", "annotator", "--password-stdin", "--db", str(db)
+    )
     assert code == 0 and "added annotator 'ana'" in out
     store = open_store(db)
     try:
@@ -77,7 +79,15 @@ def test_a_short_password_is_refused(
 ) -> None:
     monkeypatch.setattr(sys, "stdin", io.StringIO("short\n"))
     code, _, err = run(
-        capsys, "users", "add", "ana", "--role", "annotator", "--password-stdin", "--db", str(tmp_path / "s.duckdb")
+        capsys,
+        "users",
+        "add",
+        "ana",
+        "--role",
+        "annotator",
+        "--password-stdin",
+        "--db",
+        str(tmp_path / "s.duckdb"),
     )
     assert code == 1 and "at least 8 characters" in err
 
@@ -87,7 +97,9 @@ def test_export_writes_the_file_and_says_what_was_skipped(
 ) -> None:
     db = str(tmp_path / "s.duckdb")
     run(capsys, "import", str(data), "--db", db)
-    code, out, err = run(capsys, "export", "dpo", "--target", "openai", "--db", db, "--out", str(tmp_path / "out"))
+    code, out, err = run(
+        capsys, "export", "dpo", "--target", "openai", "--db", db, "--out", str(tmp_path / "out")
+    )
     assert code == 0
     assert "wrote 0 record(s)" in out and "skipped pairs: tie 0" in out
     assert "at least 10 examples" in err
@@ -106,7 +118,9 @@ def test_serving_beyond_loopback_without_accounts_is_refused(tmp_path: Path, dat
     main(["import", str(data), "--db", str(db)])
     result = subprocess.run(
         [sys.executable, "-m", "apps.cli", "serve", "--db", str(db), "--host", "0.0.0.0", "--port", "0"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode != 0
     assert "refusing to serve on 0.0.0.0 without accounts" in result.stderr
@@ -115,14 +129,22 @@ def test_serving_beyond_loopback_without_accounts_is_refused(tmp_path: Path, dat
 def test_a_store_in_use_is_named_with_its_pid(tmp_path: Path, data: Path) -> None:
     db = tmp_path / "s.duckdb"
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"from store.db import open_store; s = open_store({str(db)!r}); print('ready', flush=True); input()"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            f"from store.db import open_store; s = open_store({str(db)!r}); print('ready', flush=True); input()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
         result = subprocess.run(
             [sys.executable, "-m", "apps.cli", "import", str(data), "--db", str(db)],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert result.returncode == 1
         assert f"in use by process {holder.pid}" in result.stderr

@@ -35,7 +35,11 @@ def test_every_cli_command_and_flag_is_documented() -> None:
 def test_the_export_docs_show_the_records_the_code_writes() -> None:
     exports_doc = (ROOT / "docs" / "exports.md").read_text(encoding="utf-8")
     for target in ("trl", "openai"):
-        first = (ROOT / "tests" / "data" / "golden" / f"dpo_{target}.jsonl").read_text(encoding="utf-8").splitlines()[0]
+        first = (
+            (ROOT / "tests" / "data" / "golden" / f"dpo_{target}.jsonl")
+            .read_text(encoding="utf-8")
+            .splitlines()[0]
+        )
         assert first in exports_doc, f"docs/exports.md does not show the current dpo_{target} record"
 
 

@@ -32,16 +32,46 @@ RECORDS = [
             {"model": "v2", "content": "Kobo is not supported."},
         ],
     },
-    {"id": "tie", "prompt": "Can I pause my subscription?", "responses": [
-        {"model": "v1", "content": "Yes, for up to 3 months."}, {"model": "v2", "content": "Yes, in Settings."}]},
-    {"id": "bad", "prompt": "Refund my order", "responses": [
-        {"model": "v1", "content": "No."}, {"model": "v2", "content": "Refunds are impossible."}]},
-    {"id": "split", "prompt": "Is the API rate limited?", "responses": [
-        {"model": "v1", "content": "Yes: 100 requests/minute."}, {"model": "v2", "content": "```json\n{\"limit\": 100}\n```"}]},
-    {"id": "undone", "prompt": "Change my email address", "responses": [
-        {"model": "v1", "content": "Go to Account > Email."}, {"model": "v2", "content": "Email us."}]},
-    {"id": "majority", "prompt": "Where do I find royalty statements?", "responses": [
-        {"model": "v1", "content": "Author Portal > Statements."}, {"model": "v2", "content": "We post them."}]},
+    {
+        "id": "tie",
+        "prompt": "Can I pause my subscription?",
+        "responses": [
+            {"model": "v1", "content": "Yes, for up to 3 months."},
+            {"model": "v2", "content": "Yes, in Settings."},
+        ],
+    },
+    {
+        "id": "bad",
+        "prompt": "Refund my order",
+        "responses": [
+            {"model": "v1", "content": "No."},
+            {"model": "v2", "content": "Refunds are impossible."},
+        ],
+    },
+    {
+        "id": "split",
+        "prompt": "Is the API rate limited?",
+        "responses": [
+            {"model": "v1", "content": "Yes: 100 requests/minute."},
+            {"model": "v2", "content": '```json\n{"limit": 100}\n```'},
+        ],
+    },
+    {
+        "id": "undone",
+        "prompt": "Change my email address",
+        "responses": [
+            {"model": "v1", "content": "Go to Account > Email."},
+            {"model": "v2", "content": "Email us."},
+        ],
+    },
+    {
+        "id": "majority",
+        "prompt": "Where do I find royalty statements?",
+        "responses": [
+            {"model": "v1", "content": "Author Portal > Statements."},
+            {"model": "v2", "content": "We post them."},
+        ],
+    },
 ]
 
 
@@ -65,10 +95,18 @@ def judged_store(store: Store, tmp_path: Path) -> Store:
     def judge(annotator: str, source: str, preferred: str, *, v1_left: bool = True) -> None:
         pair, v1, v2 = pairs[source]
         left, right = (v1, v2) if v1_left else (v2, v1)
-        verdict = {"v1": "left" if v1_left else "right", "v2": "right" if v1_left else "left"}.get(preferred, preferred)
+        verdict = {"v1": "left" if v1_left else "right", "v2": "right" if v1_left else "left"}.get(
+            preferred, preferred
+        )
         record_pair_judgment(
-            store, judgment_id=f"judgment-{next(counter):04d}", annotator=annotator, pair_id=pair,
-            left_id=left, right_id=right, verdict=verdict, now=utc_now,
+            store,
+            judgment_id=f"judgment-{next(counter):04d}",
+            annotator=annotator,
+            pair_id=pair,
+            left_id=left,
+            right_id=right,
+            verdict=verdict,
+            now=utc_now,
         )
 
     judge("ana", "multi", "v1")
@@ -103,7 +141,9 @@ def test_trl_records_follow_the_conversational_preference_rules(judged_store: St
         assert set(record) == {"prompt", "chosen", "rejected"}
         assert record["prompt"][-1]["role"] == "user"
         assert all(m["role"] != "system" for m in record["prompt"][1:])
-        assert [m["role"] for m in record["chosen"]] == ["assistant"] == [m["role"] for m in record["rejected"]]
+        assert (
+            [m["role"] for m in record["chosen"]] == ["assistant"] == [m["role"] for m in record["rejected"]]
+        )
         assert record["chosen"] != record["rejected"]
 
 
@@ -138,9 +178,13 @@ def test_the_majority_picks_the_response_two_of_three_preferred(judged_store: St
 
 
 def test_the_judgment_hash_changes_when_a_judgment_changes(judged_store: Store, tmp_path: Path) -> None:
-    before = export_dpo(judged_store, tmp_path / "a", target="trl", now=utc_now)["judgments"]["judgments_sha256"]
+    before = export_dpo(judged_store, tmp_path / "a", target="trl", now=utc_now)["judgments"][
+        "judgments_sha256"
+    ]
     undo_last(judged_store, annotator="cem", undo_id="undo-00002", now=utc_now)
-    after = export_dpo(judged_store, tmp_path / "b", target="trl", now=utc_now)["judgments"]["judgments_sha256"]
+    after = export_dpo(judged_store, tmp_path / "b", target="trl", now=utc_now)["judgments"][
+        "judgments_sha256"
+    ]
     assert before != after
 
 

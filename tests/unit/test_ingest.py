@@ -18,8 +18,11 @@ from store import catalog
 from store.db import Store
 from tests.conftest import write_jsonl
 
-GOOD = {"id": "g1", "prompt": "Where is my order?", "responses": [
-    {"model": "a", "content": "It shipped."}, {"model": "b", "content": "Soon."}]}
+GOOD = {
+    "id": "g1",
+    "prompt": "Where is my order?",
+    "responses": [{"model": "a", "content": "It shipped."}, {"model": "b", "content": "Soon."}],
+}
 
 
 def counts(store: Store) -> tuple[int, ...]:
@@ -53,42 +56,184 @@ def two(content_a: Any = "It shipped.", content_b: Any = "Soon.") -> list[dict[s
 
 # (file name, contents writer, expected location, expected text)
 CATALOGUE: list[tuple[str, Any, str, str]] = [
-    ("truncated JSON line", lambda p: jsonl_lines(p, record(), '{"prompt": "hi", "respon'), ":2:", "not valid JSON"),
-    ("invalid UTF-8", lambda p: jsonl_lines(p, record(), b'{"prompt": "caf\xe9", "responses": []}'), ":2:", "not valid UTF-8 (byte 0xe9"),
+    (
+        "truncated JSON line",
+        lambda p: jsonl_lines(p, record(), '{"prompt": "hi", "respon'),
+        ":2:",
+        "not valid JSON",
+    ),
+    (
+        "invalid UTF-8",
+        lambda p: jsonl_lines(p, record(), b'{"prompt": "caf\xe9", "responses": []}'),
+        ":2:",
+        "not valid UTF-8 (byte 0xe9",
+    ),
     ("a JSON array line", lambda p: jsonl_lines(p, "[1, 2]"), ":1:", "expected a JSON object, got list"),
-    ("missing prompt", lambda p: jsonl_lines(p, json.dumps({"responses": two()})), ":1: prompt:", "is missing"),
-    ("a single response", lambda p: jsonl_lines(p, record(responses=two()[:1])), ":1: responses:", "two or more responses"),
-    ("empty content", lambda p: jsonl_lines(p, record(responses=two(content_b=""))), ":1: responses[1].content:", "is empty"),
-    ("whitespace content", lambda p: jsonl_lines(p, record(responses=two(content_a=" \n\t"))), ":1: responses[0].content:", "is empty"),
-    ("prompt ends with assistant", lambda p: jsonl_lines(p, record(prompt=[
-        {"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}])), ":1: prompt:", "must end with the user turn"),
-    ("system not first", lambda p: jsonl_lines(p, record(prompt=[
-        {"role": "user", "content": "hi"}, {"role": "system", "content": "be nice"}, {"role": "user", "content": "?"}])),
-        ":1: prompt[1].role:", "system message may only come first"),
-    ("unknown role", lambda p: jsonl_lines(p, record(prompt=[{"role": "developer", "content": "x"}])),
-        ":1: prompt[0].role:", "unknown role 'developer'"),
-    ("non-string content", lambda p: jsonl_lines(p, record(responses=two(content_a=42))), ":1: responses[0].content:", "must be a string, got int"),
-    ("non-text part", lambda p: jsonl_lines(p, record(prompt=[{"role": "user", "content": [{"type": "image_url", "image_url": "x"}]}])),
-        ":1: prompt[0].content[0]:", "only text parts"),
-    ("duplicate id, different content", lambda p: jsonl_lines(p, record(), record(prompt="Another question")),
-        ":2: id:", "duplicate id 'g1' with different content"),
-    ("responses not a list", lambda p: jsonl_lines(p, record(responses={"a": "x"})), ":1: responses:", "must be a list"),
-    ("model missing", lambda p: jsonl_lines(p, record(responses=[{"content": "x"}, {"model": "b", "content": "y"}])),
-        ":1: responses[0].model:", "is missing"),
-    ("metadata not an object", lambda p: jsonl_lines(p, record(metadata=["x"])), ":1: metadata:", "must be an object"),
-    ("identical responses", lambda p: jsonl_lines(p, record(responses=two("Same.", "Same."))), ":1: responses[1]:", "same content"),
-    ("id of a wrong type", lambda p: jsonl_lines(p, record(id={"x": 1})), ":1: id:", "must be a string or an integer"),
-    ("TRL mixed formats", lambda p: jsonl_lines(p, json.dumps({"prompt": "hi", "chosen": "a", "rejected": [
-        {"role": "assistant", "content": "b"}]})), ":1: rejected:", "same format as chosen"),
-    ("TRL two assistant messages", lambda p: jsonl_lines(p, json.dumps({"prompt": [{"role": "user", "content": "hi"}], "chosen": [
-        {"role": "assistant", "content": "a"}, {"role": "assistant", "content": "b"}], "rejected": [
-        {"role": "assistant", "content": "c"}]})), ":1: chosen:", "exactly one assistant message"),
-    ("arena unknown winner", lambda p: jsonl_lines(p, json.dumps({"model_a": "x", "model_b": "y", "winner": "model_c",
-        "conversation_a": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
-        "conversation_b": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "b"}]})), ":1: winner:", "unknown value 'model_c'"),
-    ("unknown format", lambda p: jsonl_lines(p, json.dumps({"question": "hi", "answer": "x"})), ":1:", "cannot tell the format"),
-    ("bad line 57 of 60", lambda p: jsonl_lines(p, *[record(id=f"r{n}") if n != 57 else record(id="r57", responses=two()[:1])
-        for n in range(1, 61)]), ":57: responses:", "two or more responses"),
+    (
+        "missing prompt",
+        lambda p: jsonl_lines(p, json.dumps({"responses": two()})),
+        ":1: prompt:",
+        "is missing",
+    ),
+    (
+        "a single response",
+        lambda p: jsonl_lines(p, record(responses=two()[:1])),
+        ":1: responses:",
+        "two or more responses",
+    ),
+    (
+        "empty content",
+        lambda p: jsonl_lines(p, record(responses=two(content_b=""))),
+        ":1: responses[1].content:",
+        "is empty",
+    ),
+    (
+        "whitespace content",
+        lambda p: jsonl_lines(p, record(responses=two(content_a=" \n\t"))),
+        ":1: responses[0].content:",
+        "is empty",
+    ),
+    (
+        "prompt ends with assistant",
+        lambda p: jsonl_lines(
+            p, record(prompt=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}])
+        ),
+        ":1: prompt:",
+        "must end with the user turn",
+    ),
+    (
+        "system not first",
+        lambda p: jsonl_lines(
+            p,
+            record(
+                prompt=[
+                    {"role": "user", "content": "hi"},
+                    {"role": "system", "content": "be nice"},
+                    {"role": "user", "content": "?"},
+                ]
+            ),
+        ),
+        ":1: prompt[1].role:",
+        "system message may only come first",
+    ),
+    (
+        "unknown role",
+        lambda p: jsonl_lines(p, record(prompt=[{"role": "developer", "content": "x"}])),
+        ":1: prompt[0].role:",
+        "unknown role 'developer'",
+    ),
+    (
+        "non-string content",
+        lambda p: jsonl_lines(p, record(responses=two(content_a=42))),
+        ":1: responses[0].content:",
+        "must be a string, got int",
+    ),
+    (
+        "non-text part",
+        lambda p: jsonl_lines(
+            p, record(prompt=[{"role": "user", "content": [{"type": "image_url", "image_url": "x"}]}])
+        ),
+        ":1: prompt[0].content[0]:",
+        "only text parts",
+    ),
+    (
+        "duplicate id, different content",
+        lambda p: jsonl_lines(p, record(), record(prompt="Another question")),
+        ":2: id:",
+        "duplicate id 'g1' with different content",
+    ),
+    (
+        "responses not a list",
+        lambda p: jsonl_lines(p, record(responses={"a": "x"})),
+        ":1: responses:",
+        "must be a list",
+    ),
+    (
+        "model missing",
+        lambda p: jsonl_lines(p, record(responses=[{"content": "x"}, {"model": "b", "content": "y"}])),
+        ":1: responses[0].model:",
+        "is missing",
+    ),
+    (
+        "metadata not an object",
+        lambda p: jsonl_lines(p, record(metadata=["x"])),
+        ":1: metadata:",
+        "must be an object",
+    ),
+    (
+        "identical responses",
+        lambda p: jsonl_lines(p, record(responses=two("Same.", "Same."))),
+        ":1: responses[1]:",
+        "same content",
+    ),
+    (
+        "id of a wrong type",
+        lambda p: jsonl_lines(p, record(id={"x": 1})),
+        ":1: id:",
+        "must be a string or an integer",
+    ),
+    (
+        "TRL mixed formats",
+        lambda p: jsonl_lines(
+            p,
+            json.dumps({"prompt": "hi", "chosen": "a", "rejected": [{"role": "assistant", "content": "b"}]}),
+        ),
+        ":1: rejected:",
+        "same format as chosen",
+    ),
+    (
+        "TRL two assistant messages",
+        lambda p: jsonl_lines(
+            p,
+            json.dumps(
+                {
+                    "prompt": [{"role": "user", "content": "hi"}],
+                    "chosen": [{"role": "assistant", "content": "a"}, {"role": "assistant", "content": "b"}],
+                    "rejected": [{"role": "assistant", "content": "c"}],
+                }
+            ),
+        ),
+        ":1: chosen:",
+        "exactly one assistant message",
+    ),
+    (
+        "arena unknown winner",
+        lambda p: jsonl_lines(
+            p,
+            json.dumps(
+                {
+                    "model_a": "x",
+                    "model_b": "y",
+                    "winner": "model_c",
+                    "conversation_a": [
+                        {"role": "user", "content": "q"},
+                        {"role": "assistant", "content": "a"},
+                    ],
+                    "conversation_b": [
+                        {"role": "user", "content": "q"},
+                        {"role": "assistant", "content": "b"},
+                    ],
+                }
+            ),
+        ),
+        ":1: winner:",
+        "unknown value 'model_c'",
+    ),
+    (
+        "unknown format",
+        lambda p: jsonl_lines(p, json.dumps({"question": "hi", "answer": "x"})),
+        ":1:",
+        "cannot tell the format",
+    ),
+    (
+        "bad line 57 of 60",
+        lambda p: jsonl_lines(
+            p,
+            *[record(id=f"r{n}") if n != 57 else record(id="r57", responses=two()[:1]) for n in range(1, 61)],
+        ),
+        ":57: responses:",
+        "two or more responses",
+    ),
 ]
 
 
@@ -131,7 +276,9 @@ def test_an_error_in_the_second_file_stores_nothing_from_the_first(store: Store,
         (["prompt", "response_a", "response_b"], [["hi", "x", ""]], "response_b: is missing"),
     ],
 )
-def test_malformed_csv_is_refused(store: Store, tmp_path: Path, header: list[str], rows: list[list[str]], message: str) -> None:
+def test_malformed_csv_is_refused(
+    store: Store, tmp_path: Path, header: list[str], rows: list[list[str]], message: str
+) -> None:
     path = write_csv(tmp_path / "bad.csv", header, rows)
     with pytest.raises(ImportRejected, match=message):
         import_files(store, [path])
@@ -156,10 +303,16 @@ def test_many_problems_are_listed_up_to_twenty(store: Store, tmp_path: Path) -> 
 
 # --- valid edge cases ---------------------------------------------------------------------------
 
+
 def stored_item(store: Store, item_id: str) -> tuple[Any, dict[str, Any]]:
     with store.cursor() as cur:
         item = catalog.get_item(cur, item_id)
-        ids = [r[0] for r in cur.execute("SELECT id FROM responses WHERE item_id = ? ORDER BY model", [item_id]).fetchall()]
+        ids = [
+            r[0]
+            for r in cur.execute(
+                "SELECT id FROM responses WHERE item_id = ? ORDER BY model", [item_id]
+            ).fetchall()
+        ]
         responses = catalog.get_responses(cur, ids)
     assert item is not None
     return item, {r.model: r.content for r in responses.values()}
@@ -184,12 +337,17 @@ def test_unicode_large_markdown_and_multi_turn_round_trip(store: Store, tmp_path
 
 def test_string_prompts_and_text_parts(store: Store, tmp_path: Path) -> None:
     parts = [{"type": "text", "text": "Hello "}, {"type": "text", "text": "there"}]
-    path = write_jsonl(tmp_path / "p.jsonl", [
-        {"id": "s", "prompt": "Just a question", "responses": two()},
-        {"id": "t", "prompt": [{"role": "user", "content": parts}], "responses": two()},
-    ])
+    path = write_jsonl(
+        tmp_path / "p.jsonl",
+        [
+            {"id": "s", "prompt": "Just a question", "responses": two()},
+            {"id": "t", "prompt": [{"role": "user", "content": parts}], "responses": two()},
+        ],
+    )
     import_files(store, [path], dataset="d")
-    assert [m.to_dict() for m in stored_item(store, "d/s")[0].prompt] == [{"role": "user", "content": "Just a question"}]
+    assert [m.to_dict() for m in stored_item(store, "d/s")[0].prompt] == [
+        {"role": "user", "content": "Just a question"}
+    ]
     assert stored_item(store, "d/t")[0].prompt[0].content == "Hello there"
 
 
@@ -201,8 +359,11 @@ def test_n_responses_make_every_pair(store: Store, tmp_path: Path, responses: in
 
 
 def test_csv_pairs_with_a_system_column(store: Store, tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "pairs.csv", ["id", "system", "prompt", "response_a", "response_b", "model_a", "model_b", "channel"],
-                     [["c1", "Be brief.", "Refund?", "Yes, within 14 days.", "No.", "v1", "v2", "email"]])
+    path = write_csv(
+        tmp_path / "pairs.csv",
+        ["id", "system", "prompt", "response_a", "response_b", "model_a", "model_b", "channel"],
+        [["c1", "Be brief.", "Refund?", "Yes, within 14 days.", "No.", "v1", "v2", "email"]],
+    )
     report = import_files(store, [path], dataset="csv")
     assert report.pairs_added == 1
     item, contents = stored_item(store, "csv/c1")
@@ -213,11 +374,15 @@ def test_csv_pairs_with_a_system_column(store: Store, tmp_path: Path) -> None:
 
 def test_json_array_and_parquet_files(store: Store, tmp_path: Path) -> None:
     (tmp_path / "a.json").write_text(json.dumps([GOOD]), encoding="utf-8")
-    table = pa.Table.from_pylist([{
-        "id": "pq1",
-        "prompt": [{"role": "system", "content": "sys"}, {"role": "user", "content": "q"}],
-        "responses": [{"model": "a", "content": "x"}, {"model": "b", "content": "y"}],
-    }])
+    table = pa.Table.from_pylist(
+        [
+            {
+                "id": "pq1",
+                "prompt": [{"role": "system", "content": "sys"}, {"role": "user", "content": "q"}],
+                "responses": [{"model": "a", "content": "x"}, {"model": "b", "content": "y"}],
+            }
+        ]
+    )
     pq.write_table(table, tmp_path / "b.parquet")
     report = import_files(store, [tmp_path / "a.json", tmp_path / "b.parquet"], dataset="files")
     assert (report.items_added, report.pairs_added) == (2, 2)
@@ -225,10 +390,15 @@ def test_json_array_and_parquet_files(store: Store, tmp_path: Path) -> None:
 
 
 def test_parquet_problems_name_the_row(store: Store, tmp_path: Path) -> None:
-    pq.write_table(pa.Table.from_pylist([
-        {"prompt": "q", "response_a": "x", "response_b": "y"},
-        {"prompt": "q2", "response_a": "x", "response_b": "x"},
-    ]), tmp_path / "p.parquet")
+    pq.write_table(
+        pa.Table.from_pylist(
+            [
+                {"prompt": "q", "response_a": "x", "response_b": "y"},
+                {"prompt": "q2", "response_a": "x", "response_b": "x"},
+            ]
+        ),
+        tmp_path / "p.parquet",
+    )
     with pytest.raises(ImportRejected, match=r"p\.parquet \(row 2\): response_b: has the same content"):
         import_files(store, [tmp_path / "p.parquet"])
 
@@ -243,13 +413,24 @@ def source_preferred(store: Store) -> tuple[str | None, str]:
 
 TRL_ROWS = {
     "standard explicit": ({"prompt": "The sky is", "chosen": " blue.", "rejected": " green."}, "The sky is"),
-    "conversational explicit": ({
-        "prompt": [{"role": "user", "content": "Sky colour?"}],
-        "chosen": [{"role": "assistant", "content": "Blue."}],
-        "rejected": [{"role": "assistant", "content": "Green."}]}, "Sky colour?"),
-    "conversational implicit": ({
-        "chosen": [{"role": "user", "content": "Sky colour?"}, {"role": "assistant", "content": "Blue."}],
-        "rejected": [{"role": "user", "content": "Sky colour?"}, {"role": "assistant", "content": "Green."}]}, "Sky colour?"),
+    "conversational explicit": (
+        {
+            "prompt": [{"role": "user", "content": "Sky colour?"}],
+            "chosen": [{"role": "assistant", "content": "Blue."}],
+            "rejected": [{"role": "assistant", "content": "Green."}],
+        },
+        "Sky colour?",
+    ),
+    "conversational implicit": (
+        {
+            "chosen": [{"role": "user", "content": "Sky colour?"}, {"role": "assistant", "content": "Blue."}],
+            "rejected": [
+                {"role": "user", "content": "Sky colour?"},
+                {"role": "assistant", "content": "Green."},
+            ],
+        },
+        "Sky colour?",
+    ),
     "standard implicit": ({"chosen": "The sky is blue.", "rejected": "The sky is green."}, "The sky is"),
 }
 
@@ -266,20 +447,42 @@ def test_trl_rows_keep_the_prompt_and_the_source_label(store: Store, tmp_path: P
 
 
 def conversation(question: str, answer: str, earlier: tuple[str, str] | None = None) -> list[dict[str, str]]:
-    turns = [{"role": "user", "content": earlier[0]}, {"role": "assistant", "content": earlier[1]}] if earlier else []
+    turns = (
+        [{"role": "user", "content": earlier[0]}, {"role": "assistant", "content": earlier[1]}]
+        if earlier
+        else []
+    )
     return turns + [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
 
 
 def battle(winner: str, a: list[dict[str, str]], b: list[dict[str, str]], qid: str = "q1") -> dict[str, Any]:
-    return {"question_id": qid, "model_a": "m-a", "model_b": "m-b", "winner": winner,
-            "conversation_a": a, "conversation_b": b, "judge": "arena_user", "language": "English"}
+    return {
+        "question_id": qid,
+        "model_a": "m-a",
+        "model_b": "m-b",
+        "winner": winner,
+        "conversation_a": a,
+        "conversation_b": b,
+        "judge": "arena_user",
+        "language": "English",
+    }
 
 
 def test_arena_battles(store: Store, tmp_path: Path) -> None:
     rows = [
         battle("model_b", conversation("Hi?", "Hello."), conversation("Hi?", "Hey there!")),
-        battle("tie", conversation("Next?", "A", ("Hi?", "Same")), conversation("Next?", "B", ("Hi?", "Same")), "q2"),
-        battle("tie (bothbad)", conversation("More?", "X", ("Start", "one")), conversation("More?", "Y", ("Start", "two")), "q3"),
+        battle(
+            "tie",
+            conversation("Next?", "A", ("Hi?", "Same")),
+            conversation("Next?", "B", ("Hi?", "Same")),
+            "q2",
+        ),
+        battle(
+            "tie (bothbad)",
+            conversation("More?", "X", ("Start", "one")),
+            conversation("More?", "Y", ("Start", "two")),
+            "q3",
+        ),
         battle("model_a", conversation("Same?", "Yes."), conversation("Same?", "Yes."), "q4"),
     ]
     report = import_files(store, [write_jsonl(tmp_path / "arena.jsonl", rows)], dataset="arena")
@@ -289,7 +492,8 @@ def test_arena_battles(store: Store, tmp_path: Path) -> None:
         found = {
             json.loads(prompt)[-1]["content"]: json.loads(metadata)
             for prompt, metadata in cur.execute(
-                "SELECT i.prompt, p.metadata FROM pairs p JOIN items i ON i.id = p.item_id").fetchall()
+                "SELECT i.prompt, p.metadata FROM pairs p JOIN items i ON i.id = p.item_id"
+            ).fetchall()
         }
         winner = cur.execute("SELECT id FROM responses WHERE content = 'Hey there!'").fetchone()[0]
     assert found["Hi?"]["source_preferred_id"] == winner
@@ -298,6 +502,7 @@ def test_arena_battles(store: Store, tmp_path: Path) -> None:
 
 
 # --- idempotency ---------------------------------------------------------------------------------
+
 
 def test_importing_the_same_file_twice_adds_nothing(store: Store, tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "a.jsonl", [GOOD, {**GOOD, "id": "g2", "prompt": "Other?"}])
@@ -320,7 +525,9 @@ def test_a_new_response_for_a_stored_item_adds_just_it_and_its_pairs(store: Stor
 def test_the_same_id_with_another_prompt_is_refused(store: Store, tmp_path: Path) -> None:
     import_files(store, [write_jsonl(tmp_path / "a.jsonl", [GOOD])], dataset="d")
     path = write_jsonl(tmp_path / "b.jsonl", [{**GOOD, "prompt": "Changed?"}])
-    with pytest.raises(ImportRejected, match=r"b\.jsonl:1: prompt: item 'd/g1' is already stored with a different prompt"):
+    with pytest.raises(
+        ImportRejected, match=r"b\.jsonl:1: prompt: item 'd/g1' is already stored with a different prompt"
+    ):
         import_files(store, [path], dataset="d")
 
 

@@ -21,7 +21,9 @@ def desk(store: Store, seed: int = 7) -> Desk:
 
 def log_rows(store: Store) -> list[tuple[str, ...]]:
     with store.cursor() as cur:
-        return cur.execute("SELECT id, kind, annotator, verdict, supersedes FROM judgments ORDER BY seq").fetchall()
+        return cur.execute(
+            "SELECT id, kind, annotator, verdict, supersedes FROM judgments ORDER BY seq"
+        ).fetchall()
 
 
 def test_every_pair_is_shown_once_per_annotator_then_the_queue_is_empty(seeded_store: Store) -> None:
@@ -115,8 +117,13 @@ def test_bad_submissions_are_refused_and_store_nothing(
     showing = desk(seeded_store).next_showing("ana")
     assert showing is not None
     fields = {
-        "judgment_id": showing.showing_id, "annotator": "ana", "pair_id": showing.pair.id,
-        "left_id": showing.left.id, "right_id": showing.right.id, "verdict": "left", "rationale": "",
+        "judgment_id": showing.showing_id,
+        "annotator": "ana",
+        "pair_id": showing.pair.id,
+        "left_id": showing.left.id,
+        "right_id": showing.right.id,
+        "verdict": "left",
+        "rationale": "",
     }
     with pytest.raises(error, match=message):
         record_pair_judgment(seeded_store, **{**fields, **change}, now=utc_now)

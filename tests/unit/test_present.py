@@ -14,7 +14,7 @@ HOSTILE = [
     ("[x](javascript:alert(1))", "[x](javascript:alert(1))"),
     ("[x](data:text/html;base64,PHNjcmlwdD4=)", "[x](data:text/html;base64,PHNjcmlwdD4=)"),
     ("<a href='javascript:alert(1)'>x</a>", "&lt;a href='javascript:alert(1)'&gt;x&lt;/a&gt;"),
-    ("```html\n<script>x()</script>\n```", "<code class=\"language-html\">&lt;script&gt;x()&lt;/script&gt;"),
+    ("```html\n<script>x()</script>\n```", '<code class="language-html">&lt;script&gt;x()&lt;/script&gt;'),
     ("\u202egnp.exe", "\u202egnp.exe"),
 ]
 
@@ -38,13 +38,20 @@ def test_images_in_responses_are_not_loaded() -> None:
 
 
 def test_the_prompt_shows_system_earlier_turns_and_the_message_to_answer() -> None:
-    html = prompt_html((
-        Message(Role.SYSTEM, "Be brief."),
-        Message(Role.USER, "Hi"),
-        Message(Role.ASSISTANT, "Hello, how can I help?"),
-        Message(Role.USER, "Refund <b>now</b>"),
-    ))
-    assert html.index("System prompt") < html.index("Customer") < html.index("Earlier reply") < html.index("Message to answer")
+    html = prompt_html(
+        (
+            Message(Role.SYSTEM, "Be brief."),
+            Message(Role.USER, "Hi"),
+            Message(Role.ASSISTANT, "Hello, how can I help?"),
+            Message(Role.USER, "Refund <b>now</b>"),
+        )
+    )
+    assert (
+        html.index("System prompt")
+        < html.index("Customer")
+        < html.index("Earlier reply")
+        < html.index("Message to answer")
+    )
     assert "Refund &lt;b&gt;now&lt;/b&gt;" in html
 
 

@@ -13,33 +13,76 @@ from store.errors import StoreError, StoreLockedError, StoreTooNewError
 
 EXPECTED_COLUMNS = {
     "items": [
-        ("id", "VARCHAR"), ("dataset", "VARCHAR"), ("source_id", "VARCHAR"), ("prompt", "JSON"),
-        ("prompt_hash", "VARCHAR"), ("group_key", "VARCHAR"), ("metadata", "JSON"), ("import_id", "VARCHAR"),
-        ("seq", "BIGINT"), ("created_at", "TIMESTAMP"),
+        ("id", "VARCHAR"),
+        ("dataset", "VARCHAR"),
+        ("source_id", "VARCHAR"),
+        ("prompt", "JSON"),
+        ("prompt_hash", "VARCHAR"),
+        ("group_key", "VARCHAR"),
+        ("metadata", "JSON"),
+        ("import_id", "VARCHAR"),
+        ("seq", "BIGINT"),
+        ("created_at", "TIMESTAMP"),
     ],
     "responses": [
-        ("id", "VARCHAR"), ("item_id", "VARCHAR"), ("model", "VARCHAR"), ("content", "VARCHAR"),
-        ("metadata", "JSON"), ("import_id", "VARCHAR"), ("created_at", "TIMESTAMP"),
+        ("id", "VARCHAR"),
+        ("item_id", "VARCHAR"),
+        ("model", "VARCHAR"),
+        ("content", "VARCHAR"),
+        ("metadata", "JSON"),
+        ("import_id", "VARCHAR"),
+        ("created_at", "TIMESTAMP"),
     ],
     "pairs": [
-        ("id", "VARCHAR"), ("item_id", "VARCHAR"), ("response_a_id", "VARCHAR"), ("response_b_id", "VARCHAR"),
-        ("metadata", "JSON"), ("import_id", "VARCHAR"), ("seq", "BIGINT"), ("created_at", "TIMESTAMP"),
+        ("id", "VARCHAR"),
+        ("item_id", "VARCHAR"),
+        ("response_a_id", "VARCHAR"),
+        ("response_b_id", "VARCHAR"),
+        ("metadata", "JSON"),
+        ("import_id", "VARCHAR"),
+        ("seq", "BIGINT"),
+        ("created_at", "TIMESTAMP"),
     ],
     "judgments": [
-        ("id", "VARCHAR"), ("kind", "VARCHAR"), ("annotator", "VARCHAR"), ("item_id", "VARCHAR"),
-        ("pair_id", "VARCHAR"), ("left_id", "VARCHAR"), ("right_id", "VARCHAR"), ("verdict", "VARCHAR"),
-        ("strength", "INTEGER"), ("rationale", "VARCHAR"), ("tags", "JSON"), ("supersedes", "VARCHAR"),
-        ("shown_at", "TIMESTAMP"), ("submitted_at", "TIMESTAMP"), ("seq", "BIGINT"),
+        ("id", "VARCHAR"),
+        ("kind", "VARCHAR"),
+        ("annotator", "VARCHAR"),
+        ("item_id", "VARCHAR"),
+        ("pair_id", "VARCHAR"),
+        ("left_id", "VARCHAR"),
+        ("right_id", "VARCHAR"),
+        ("verdict", "VARCHAR"),
+        ("strength", "INTEGER"),
+        ("rationale", "VARCHAR"),
+        ("tags", "JSON"),
+        ("supersedes", "VARCHAR"),
+        ("shown_at", "TIMESTAMP"),
+        ("submitted_at", "TIMESTAMP"),
+        ("seq", "BIGINT"),
     ],
-    "users": [("name", "VARCHAR"), ("role", "VARCHAR"), ("password_hash", "VARCHAR"), ("created_at", "TIMESTAMP")],
+    "users": [
+        ("name", "VARCHAR"),
+        ("role", "VARCHAR"),
+        ("password_hash", "VARCHAR"),
+        ("created_at", "TIMESTAMP"),
+    ],
     "imports": [
-        ("id", "VARCHAR"), ("dataset", "VARCHAR"), ("format", "VARCHAR"), ("sources", "JSON"),
-        ("items_added", "INTEGER"), ("responses_added", "INTEGER"), ("pairs_added", "INTEGER"),
+        ("id", "VARCHAR"),
+        ("dataset", "VARCHAR"),
+        ("format", "VARCHAR"),
+        ("sources", "JSON"),
+        ("items_added", "INTEGER"),
+        ("responses_added", "INTEGER"),
+        ("pairs_added", "INTEGER"),
         ("imported_at", "TIMESTAMP"),
     ],
     "exports": [
-        ("id", "VARCHAR"), ("kind", "VARCHAR"), ("target", "VARCHAR"), ("out_dir", "VARCHAR"),
-        ("manifest", "JSON"), ("created_at", "TIMESTAMP"),
+        ("id", "VARCHAR"),
+        ("kind", "VARCHAR"),
+        ("target", "VARCHAR"),
+        ("out_dir", "VARCHAR"),
+        ("manifest", "JSON"),
+        ("created_at", "TIMESTAMP"),
     ],
     "prefdesk_schema": [("version", "INTEGER"), ("name", "VARCHAR"), ("applied_at", "TIMESTAMP")],
 }
@@ -53,7 +96,9 @@ def test_the_final_schema_is_exactly_as_expected(tmp_path: Path) -> None:
     store = open_store(tmp_path / "s.duckdb")
     with store.cursor() as cur:
         tables = {t for (t,) in cur.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-        views = {v for (v,) in cur.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+        views = {
+            v for (v,) in cur.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+        }
         columns = {
             table: cur.execute(
                 "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? ORDER BY column_index",
@@ -72,7 +117,9 @@ def test_reopening_applies_nothing_twice(tmp_path: Path) -> None:
         store = open_store(tmp_path / "s.duckdb")
         assert store.schema_version() == latest_schema_version()
         with store.cursor() as cur:
-            assert cur.execute("SELECT count(*) FROM prefdesk_schema").fetchone() == (latest_schema_version(),)
+            assert cur.execute("SELECT count(*) FROM prefdesk_schema").fetchone() == (
+                latest_schema_version(),
+            )
         store.close()
 
 
@@ -89,8 +136,14 @@ def test_a_second_process_gets_the_holders_pid(tmp_path: Path) -> None:
     path = tmp_path / "s.duckdb"
     open_store(path).close()
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"from store.db import open_store; s = open_store({str(path)!r}); print('ready', flush=True); input()"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            f"from store.db import open_store; s = open_store({str(path)!r}); print('ready', flush=True); input()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -50,6 +53,23 @@ def support_records(count: int) -> list[dict[str, object]]:
             }
         )
     return records
+
+
+@contextmanager
+def store_held_by_another_process(path: Path) -> Iterator[subprocess.Popen[str]]:
+    """A real second process that opens the store at `path` and keeps it open."""
+    code = (
+        f"from store.db import open_store; s = open_store({str(path)!r}); print('ready', flush=True); input()"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 @pytest.fixture

@@ -73,7 +73,7 @@ class CompareScreen:
             prompt,
             left,
             right,
-            present.progress_html(progress, annotator),
+            present.progress_html(progress, annotator, signed_in=annotator != LOCAL_ANNOTATOR),
             current["showing_id"],
             status,
             "",

@@ -76,12 +76,17 @@ def response_html(content: str, side: str, key: str) -> str:
     )
 
 
-def progress_html(progress: Progress, annotator: str) -> str:
+def progress_html(progress: Progress, annotator: str, *, signed_in: bool = True) -> str:
     percent = 0 if progress.total == 0 else round(100 * progress.judged / progress.total)
+    who = (
+        f' · signed in as <b>{escape(annotator)}</b> · <a href="logout" class="pd-logout">sign out</a>'
+        if signed_in
+        else ""
+    )
     return (
         f'<div class="pd-progress" data-judged="{progress.judged}" data-total="{progress.total}">'
         f'<div class="pd-progress-text"><b>{progress.judged}</b> of {progress.total} pairs judged'
-        f" · {progress.remaining} left · signed in as <b>{escape(annotator)}</b></div>"
+        f" · {progress.remaining} left{who}</div>"
         f'<div class="pd-bar"><div class="pd-bar-fill" style="width:{percent}%"></div></div></div>'
     )
 

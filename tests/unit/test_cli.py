@@ -13,7 +13,7 @@ import pytest
 from apps.cli import main
 from labeling.users import authenticate
 from store.db import open_store
-from tests.conftest import support_records, write_jsonl
+from tests.conftest import store_held_by_another_process, support_records, write_jsonl
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -128,18 +128,7 @@ def test_serving_beyond_loopback_without_accounts_is_refused(tmp_path: Path, dat
 
 def test_a_store_in_use_is_named_with_its_pid(tmp_path: Path, data: Path) -> None:
     db = tmp_path / "s.duckdb"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"from store.db import open_store; s = open_store({str(db)!r}); print('ready', flush=True); input()",
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+    with store_held_by_another_process(db) as holder:
         result = subprocess.run(
             [sys.executable, "-m", "apps.cli", "import", str(data), "--db", str(db)],
             capture_output=True,
@@ -149,6 +138,3 @@ def test_a_store_in_use_is_named_with_its_pid(tmp_path: Path, data: Path) -> Non
         assert result.returncode == 1
         assert f"in use by process {holder.pid}" in result.stderr
         assert "Traceback" not in result.stderr
-    finally:
-        holder.kill()
-        holder.wait()

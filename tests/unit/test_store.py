@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from store.db import latest_schema_version, migrations, open_store
 from store.errors import StoreError, StoreLockedError, StoreTooNewError
+from tests.conftest import store_held_by_another_process
 
 EXPECTED_COLUMNS = {
     "items": [
@@ -135,26 +134,12 @@ def test_a_store_from_a_newer_prefdesk_refuses_to_open(tmp_path: Path) -> None:
 def test_a_second_process_gets_the_holders_pid(tmp_path: Path) -> None:
     path = tmp_path / "s.duckdb"
     open_store(path).close()
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"from store.db import open_store; s = open_store({str(path)!r}); print('ready', flush=True); input()",
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+    with store_held_by_another_process(path) as holder:
         with pytest.raises(StoreLockedError) as locked:
             open_store(path)
         assert locked.value.pid == holder.pid
         assert f"in use by process {holder.pid}" in str(locked.value)
         assert "open_store" in str(locked.value)  # the holder's command line, to recognise it
-    finally:
-        holder.kill()
-        holder.wait()
     open_store(path).close()  # free again once the holder is gone
 
 

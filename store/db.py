@@ -51,11 +51,13 @@ class Store:
     def __init__(self, connection: duckdb.DuckDBPyConnection, path: str) -> None:
         self._connection = connection
         self.path = path
-        self._write_lock = threading.Lock()
+        self._cursor_lock = threading.Lock()
 
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        cur = self._connection.cursor()
+        # The connection object is not thread-safe; each cursor is, so only making one is guarded.
+        with self._cursor_lock:
+            cur = self._connection.cursor()
         try:
             yield cur
         finally:

@@ -19,7 +19,7 @@ import gradio as gr
 
 from apps.gradio_app import present
 from labeling.desk import Desk, ShownPair
-from labeling.errors import JudgmentError, NothingToUndo
+from labeling.errors import IdempotencyConflict, JudgmentError, NothingToUndo
 from labeling.models import PairVerdict, Showing
 
 LOCAL_ANNOTATOR = "local"  # the one person at a desk served on loopback without accounts
@@ -101,6 +101,13 @@ class CompareScreen:
             return self._view(annotator, self.desk.next_showing(annotator), status)
         try:
             self.desk.submit(annotator, shown, verdict, rationale=rationale or "")
+        except IdempotencyConflict:
+            # Two keys pressed on one pair before the page moved on: the first one counts.
+            return self._view(
+                annotator,
+                self.desk.next_showing(annotator),
+                "That pair was already saved with your first key.",
+            )
         except JudgmentError as exc:
             raise gr.Error(str(exc)) from exc
         label = {"left": "left better", "right": "right better", "tie": "tie", "both_bad": "both bad"}

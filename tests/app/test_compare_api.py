@@ -149,3 +149,23 @@ def test_two_annotators_judging_at_once_lose_nothing_and_export_counts_match(
     assert manifest["skipped"]["annotators_disagree"] == 6 - agreed
     lines = (tmp_path / "out" / "dpo_trl.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(lines) == agreed
+
+
+def test_a_second_verdict_on_a_judged_showing_keeps_the_first(desk_server: tuple[str, Store]) -> None:
+    url, store = desk_server
+    ana = client(url, "ana")
+    first = ana.predict(api_name="/next_pair")
+    ana.predict(first[SHOWING_ID], "left", "", api_name="/submit_pair")
+    again = ana.predict(first[SHOWING_ID], "right", "", api_name="/submit_pair")
+    assert "already saved" in again[STATUS]
+    assert [row[2] for row in judgment_rows(store)] == ["left"]
+
+
+def test_a_showing_from_another_session_stores_nothing(desk_server: tuple[str, Store]) -> None:
+    url, store = desk_server
+    shown_to_bob = client(url, "bob").predict(api_name="/next_pair")
+    ana = client(url, "ana")
+    ana.predict(api_name="/next_pair")
+    view = ana.predict(shown_to_bob[SHOWING_ID], "left", "", api_name="/submit_pair")
+    assert "nothing was saved" in view[STATUS]
+    assert judgment_rows(store) == []

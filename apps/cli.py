@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from apps import settings as cli_settings
-from exports.dpo import export_dpo
+from exports.run import ExportOptions, run_export
+from exports.select import SelectionPolicy
 from labeling import users
 from labeling.errors import BadUserInput, PrefdeskError
 from labeling.ingest import ImportReport, import_files, utc_now
@@ -87,7 +88,14 @@ def _run_with_store(chosen: cli_settings.Settings, store: Store) -> int:
         for user in users.list_users(store):
             print(f"{user.name}\t{user.role.value}")
     elif isinstance(chosen, cli_settings.ExportSettings):
-        manifest = export_dpo(store, chosen.out, target=chosen.target, now=utc_now)
+        options = ExportOptions(
+            policy=SelectionPolicy(chosen.aggregate, chosen.min_agreement, chosen.both_bad),
+            standard=chosen.standard,
+            prompt_completion=chosen.prompt_completion,
+        )
+        manifest = run_export(
+            store, chosen.out, kind=chosen.kind, target=chosen.target, options=options, now=utc_now
+        )
         skipped = ", ".join(f"{k} {v}" for k, v in manifest["skipped"].items())
         print(f"wrote {manifest['records']} record(s) to {chosen.out / manifest['files']['train']}")
         print(f"  skipped pairs: {skipped}; manifest: {chosen.out / 'manifest.json'}")

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from exports.run import KINDS
+from exports.select import AGGREGATIONS, BOTH_BAD_POLICIES
 from labeling.ingest_formats import FORMATS
 
 DEFAULT_PORT = 7860
@@ -52,6 +54,11 @@ class ExportSettings:
     kind: str
     target: str
     out: Path
+    standard: bool = False
+    prompt_completion: bool = False
+    aggregate: str = "majority"
+    min_agreement: float = 0.0
+    both_bad: str = "drop"
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,16 @@ def _port(text: str) -> int:
     return value
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     db_default = os.environ.get("PREFDESK_DB")
     db_help = "the store file (DuckDB)" + (f"; default from PREFDESK_DB: {db_default}" if db_default else "")
@@ -123,10 +140,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=DEFAULT_PORT)
 
     export = commands.add_parser("export", help="write a training file from the judgments")
-    export.add_argument("kind", choices=("dpo",))
+    export.add_argument("kind", choices=tuple(KINDS))
     export.add_argument("--target", required=True, choices=("trl", "openai"))
     add_db(export)
     export.add_argument("--out", type=Path, required=True, help="output folder")
+    export.add_argument("--standard", action="store_true", help="dpo/trl: plain strings, not messages")
+    export.add_argument(
+        "--prompt-completion", action="store_true", help="sft/trl: prompt + completion, not messages"
+    )
+    export.add_argument("--aggregate", default="majority", choices=AGGREGATIONS)
+    export.add_argument("--min-agreement", type=_fraction, default=0.0, help="winner's share of votes, 0-1")
+    export.add_argument("--both-bad", default="drop", choices=BOTH_BAD_POLICIES)
 
     stats = commands.add_parser("stats", help="counts of items, responses and judgments")
     add_db(stats)
@@ -151,7 +175,17 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
     if args.command == "serve":
         return ServeSettings(args.db, args.host, args.port)
     if args.command == "export":
-        return ExportSettings(args.db, args.kind, args.target, args.out)
+        return ExportSettings(
+            args.db,
+            args.kind,
+            args.target,
+            args.out,
+            args.standard,
+            args.prompt_completion,
+            args.aggregate,
+            args.min_agreement,
+            args.both_bad,
+        )
     if args.command == "stats":
         return StatsSettings(args.db, args.as_json)
     return DemoSettings(args.db, args.host, args.port, args.fresh)

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from exports.dpo import TARGETS, export_dpo  # noqa: E402
+from exports.run import KINDS, run_export  # noqa: E402
 from labeling.ingest import import_files, utc_now  # noqa: E402
 from labeling.models import PairJudgment, PairVerdict  # noqa: E402
 from store import judgments as log  # noqa: E402
@@ -84,9 +84,9 @@ def main() -> None:
         results["reimport_unchanged_s"] = round(time.perf_counter() - started, 2)
         assert not again.added_anything
         results["judgments"] = seed_judgments(store, rng)
-        for target in TARGETS:
+        for target in KINDS["dpo"]:
             started = time.perf_counter()
-            manifest = export_dpo(store, folder / target, target=target, now=utc_now)
+            manifest = run_export(store, folder / target, kind="dpo", target=target, now=utc_now)
             results[f"export_{target}_s"] = round(time.perf_counter() - started, 2)
             results[f"export_{target}_records"] = manifest["records"]
         store.close()

@@ -1,10 +1,13 @@
-"""Record builders for the OpenAI fine-tuning API (FineTunePreferenceRequestInput).
+"""Record builders for the OpenAI fine-tuning API (FineTuneChatRequestInput and
+FineTunePreferenceRequestInput). Only documented keys are written.
 
 >>> from labeling.models import Message, Role
 >>> example = PreferenceExample("p", "i", "g", (Message(Role.USER, "Hi?"),), "Hello!", "No.", "a", "b", 1, 1)
 >>> record = dpo_record(example)
 >>> record["input"], record["non_preferred_output"]
 ({'messages': [{'role': 'user', 'content': 'Hi?'}]}, [{'role': 'assistant', 'content': 'No.'}])
+>>> sft_record(example)
+{'messages': [{'role': 'user', 'content': 'Hi?'}, {'role': 'assistant', 'content': 'Hello!', 'weight': 1}]}
 """
 
 from __future__ import annotations
@@ -12,13 +15,26 @@ from __future__ import annotations
 from typing import Any
 
 from exports.select import PreferenceExample
-from exports.trl import assistant
+from exports.trl import assistant, chat
+from labeling.models import Role
 
 
 def dpo_record(example: PreferenceExample) -> dict[str, Any]:
     """Preference line: `input.messages` ends with the user turn; one assistant message per side."""
     return {
-        "input": {"messages": [m.to_dict() for m in example.prompt]},
+        "input": {"messages": chat(example.prompt)},
         "preferred_output": [assistant(example.chosen)],
         "non_preferred_output": [assistant(example.rejected)],
     }
+
+
+def sft_record(example: PreferenceExample) -> dict[str, Any]:
+    """Chat line: earlier assistant turns are context (`weight: 0`), the chosen answer is trained
+    (`weight: 1`). OpenAI trains every assistant message by default, hence the explicit zeros."""
+    messages: list[dict[str, Any]] = []
+    for message in example.prompt:
+        entry: dict[str, Any] = message.to_dict()
+        if message.role is Role.ASSISTANT:
+            entry["weight"] = 0
+        messages.append(entry)
+    return {"messages": [*messages, {**assistant(example.chosen), "weight": 1}]}

@@ -1,33 +1,60 @@
-"""Which judged pairs become preference examples, and why the others do not.
+"""Which judged pairs become training examples, and why the others do not.
 
-Aggregation across annotators (majority): each annotator's judgment in force on a pair is one
-vote, for a response, for "tie" or for "both_bad". The verdict with strictly more votes than any
-other wins; if two verdicts share the top count the pair is skipped as `annotators_disagree`.
-A winning "tie" or "both_bad" is skipped with that reason. Undone and superseded judgments are
-never votes; a pair whose every judgment was undone is counted as `undone`.
+One vote per annotator and pair: their latest judgment in force, for a response (whatever side
+it was shown on), for "tie" or for "both_bad". Undone and superseded judgments are never votes.
 
-    >>> aggregate(("r1", "r1", "r2"))
+- `majority` (default): the verdict with strictly more votes than any other wins; a split top
+  is skipped as `annotators_disagree`.
+- `unanimous`: every vote must agree, otherwise `annotators_disagree`.
+- `min_agreement`: the winner's share of the votes must reach it, otherwise `below_min_agreement`.
+- A winning "tie" is dropped (`tie`). A winning "both_bad" is dropped (`both_bad`), or with
+  `both_bad="kto"` kept as two negatives for KTO.
+
+    >>> aggregate(("r1", "r1", "r2"), SelectionPolicy())
     ('r1', None)
-    >>> aggregate(("r1", "r2"))
+    >>> aggregate(("r1", "r2"), SelectionPolicy())
+    (None, 'annotators_disagree')
+    >>> aggregate(("r1", "r1", "r2"), SelectionPolicy(aggregate="unanimous"))
     (None, 'annotators_disagree')
 """
 
 from __future__ import annotations
 
-import json
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from labeling.errors import ExportError
 from labeling.models import Message, messages_from_json
 from store.judgments import PairVotes
 
-SKIP_REASONS = ("tie", "both_bad", "annotators_disagree", "undone")
-AGGREGATION_RULE = (
-    "majority: one vote per annotator (their latest judgment in force); the verdict with strictly "
-    "more votes than any other wins; a split top is skipped as annotators_disagree; a winning tie "
-    "or both_bad is skipped; undone and superseded judgments are not votes"
-)
+SKIP_REASONS = ("tie", "both_bad", "annotators_disagree", "below_min_agreement", "undone")
+AGGREGATIONS = ("majority", "unanimous")
+BOTH_BAD_POLICIES = ("drop", "kto")
+
+
+@dataclass(frozen=True)
+class SelectionPolicy:
+    aggregate: str = "majority"
+    min_agreement: float = 0.0
+    both_bad: str = "drop"
+
+    def __post_init__(self) -> None:
+        if self.aggregate not in AGGREGATIONS:
+            raise ExportError(f"unknown aggregation {self.aggregate!r} (use {' or '.join(AGGREGATIONS)})")
+        if not 0.0 <= self.min_agreement <= 1.0:
+            raise ExportError(f"--min-agreement must be between 0 and 1, got {self.min_agreement}")
+        if self.both_bad not in BOTH_BAD_POLICIES:
+            raise ExportError(f"unknown both-bad policy {self.both_bad!r} (use drop or kto)")
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "aggregate": self.aggregate,
+            "min_agreement": self.min_agreement,
+            "ties": "drop",
+            "both_bad": self.both_bad,
+            "votes": "one per annotator: their latest judgment in force; undone/superseded are not votes",
+        }
 
 
 @dataclass(frozen=True)
@@ -43,29 +70,65 @@ class PreferenceExample:
     votes_for: int
     votes: int
 
+    @property
+    def agreement(self) -> float:
+        return self.votes_for / self.votes if self.votes else 0.0
+
+
+@dataclass(frozen=True)
+class LabelledResponse:
+    """One response with an absolute label, for KTO: desirable (True) or not (False)."""
+
+    item_id: str
+    group_key: str
+    prompt: tuple[Message, ...]
+    response_id: str
+    completion: str
+    label: bool
+
 
 @dataclass
 class Selection:
     examples: list[PreferenceExample] = field(default_factory=list)
+    both_bad: list[LabelledResponse] = field(default_factory=list)  # kept only with both_bad="kto"
     skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SKIP_REASONS, 0))
+    pairs_judged: int = 0
 
 
-def aggregate(votes: tuple[str, ...]) -> tuple[str | None, str | None]:
-    """(winning response id, None) or (None, skip reason) for one pair's votes."""
+def aggregate(votes: tuple[str, ...], policy: SelectionPolicy) -> tuple[str | None, str | None]:
+    """(the winning vote, None) or (None, the reason the pair is skipped)."""
     ranked = Counter(votes).most_common()
-    if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+    winner, count = ranked[0]
+    if policy.aggregate == "unanimous" and len(ranked) > 1:
         return None, "annotators_disagree"
-    winner = ranked[0][0]
-    if winner in ("tie", "both_bad"):
-        return None, winner
+    if len(ranked) > 1 and count == ranked[1][1]:
+        return None, "annotators_disagree"
+    if count / len(votes) < policy.min_agreement:
+        return None, "below_min_agreement"
     return winner, None
 
 
-def select_preferences(pairs: Iterable[PairVotes], pairs_all_undone: int) -> Selection:
+def select_preferences(
+    pairs: Iterable[PairVotes], pairs_all_undone: int, policy: SelectionPolicy
+) -> Selection:
     selection = Selection()
     selection.skipped["undone"] = pairs_all_undone
     for pair in pairs:
-        winner, reason = aggregate(pair.votes)
+        selection.pairs_judged += 1
+        winner, reason = aggregate(pair.votes, policy)
+        if winner == "tie":
+            reason = "tie"
+        elif winner == "both_bad":
+            reason = "both_bad"
+            if policy.both_bad == "kto":
+                prompt = messages_from_json(pair.prompt_json)
+                selection.both_bad.extend(
+                    LabelledResponse(pair.item_id, pair.group_key, prompt, rid, text, False)
+                    for rid, text in (
+                        (pair.response_a_id, pair.response_a),
+                        (pair.response_b_id, pair.response_b),
+                    )
+                )
         if reason is not None:
             selection.skipped[reason] += 1
             continue
@@ -87,5 +150,50 @@ def select_preferences(pairs: Iterable[PairVotes], pairs_all_undone: int) -> Sel
     return selection
 
 
-def canonical_json(record: object) -> str:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+def best_per_item(examples: Iterable[PreferenceExample]) -> list[PreferenceExample]:
+    """For SFT: per item, the chosen response that won most often (ties: the higher agreement,
+    then the first judged). One training target per prompt."""
+    wins: dict[str, Counter[str]] = defaultdict(Counter)
+    best: dict[str, PreferenceExample] = {}
+    for example in examples:
+        wins[example.item_id][example.chosen_id] += 1
+    for example in examples:
+        current = best.get(example.item_id)
+        key = (wins[example.item_id][example.chosen_id], example.agreement)
+        if current is None or key > (wins[example.item_id][current.chosen_id], current.agreement):
+            best[example.item_id] = example
+    return list(best.values())
+
+
+def labelled_responses(selection: Selection) -> tuple[list[LabelledResponse], int]:
+    """For KTO: chosen responses desirable, rejected ones not, both-bad ones not (if kept).
+    A response labelled both ways by different pairs is dropped; returns (labels, conflicts)."""
+    labels: dict[str, LabelledResponse] = {}
+    conflicting: set[str] = set()
+
+    def add(candidate: LabelledResponse) -> None:
+        seen = labels.get(candidate.response_id)
+        if seen is not None and seen.label != candidate.label:
+            conflicting.add(candidate.response_id)
+        labels.setdefault(candidate.response_id, candidate)
+
+    for example in selection.examples:
+        add(
+            LabelledResponse(
+                example.item_id, example.group_key, example.prompt, example.chosen_id, example.chosen, True
+            )
+        )
+        add(
+            LabelledResponse(
+                example.item_id,
+                example.group_key,
+                example.prompt,
+                example.rejected_id,
+                example.rejected,
+                False,
+            )
+        )
+    for negative in selection.both_bad:
+        add(negative)
+    kept = [label for rid, label in labels.items() if rid not in conflicting]
+    return kept, len(conflicting)

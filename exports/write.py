@@ -48,3 +48,48 @@ def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
 
 def write_json(path: Path, value: dict[str, Any]) -> None:
     _atomic_write(path, [json.dumps(value, ensure_ascii=False, indent=2) + "\n"])
+
+
+_CARD = """---
+configs:
+- config_name: default
+  data_files:
+{data_files}
+---
+
+# {kind} export for {target_name}
+
+Written by prefdesk {version} on {created_at} from the judgments in `{store}`.
+
+- records: {records} (from {pairs_judged} judged pairs)
+- skipped pairs: {skipped}
+- selection: {selection}
+
+`manifest.json` beside this file has every count, the selection rules and a hash of the
+judgments read. Load with `datasets.load_dataset("<this folder>")`.
+"""
+
+_TARGET_NAMES = {"trl": "Hugging Face TRL", "openai": "the OpenAI fine-tuning API"}
+
+
+def write_dataset_card(out_dir: Path, manifest: dict[str, Any]) -> None:
+    """README.md with Hugging Face dataset-card front matter, so load_dataset(out_dir) finds the
+    splits by name."""
+    data_files = "\n".join(
+        f"  - split: {split}\n    path: {name}" for split, name in manifest["files"].items()
+    )
+    skipped = ", ".join(f"{reason} {count}" for reason, count in manifest["skipped"].items())
+    selection = ", ".join(f"{k}={v}" for k, v in manifest["selection"].items() if k != "votes")
+    card = _CARD.format(
+        data_files=data_files,
+        kind=manifest["kind"],
+        target_name=_TARGET_NAMES.get(manifest["target"], manifest["target"]),
+        version=manifest["prefdesk_version"],
+        created_at=manifest["created_at"],
+        store=manifest["store"],
+        records=manifest["records"],
+        pairs_judged=manifest["pairs_judged"],
+        skipped=skipped,
+        selection=selection,
+    )
+    _atomic_write(out_dir / "README.md", [card])

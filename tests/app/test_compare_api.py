@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from gradio_client import Client
 
-from exports.dpo import export_dpo
+from exports.run import run_export
 from labeling.ingest import utc_now
 from store.db import Store
 from tests.conftest import PASSWORD
@@ -144,7 +144,7 @@ def test_two_annotators_judging_at_once_lose_nothing_and_export_counts_match(
     for _, pid, _, left, _ in rows:
         by_pair.setdefault(pid, set()).add(left)
     agreed = sum(1 for lefts in by_pair.values() if len(lefts) == 1)
-    manifest = export_dpo(store, tmp_path / "out", target="trl", now=utc_now)
+    manifest = run_export(store, tmp_path / "out", kind="dpo", target="trl", now=utc_now)
     assert manifest["records"] == agreed
     assert manifest["skipped"]["annotators_disagree"] == 6 - agreed
     lines = (tmp_path / "out" / "dpo_trl.jsonl").read_text(encoding="utf-8").splitlines()

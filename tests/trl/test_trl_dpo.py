@@ -26,7 +26,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast 
 from trl import DPOConfig, DPOTrainer  # noqa: E402
 from trl.data_utils import is_conversational, maybe_apply_chat_template  # noqa: E402
 
-from exports.dpo import export_dpo  # noqa: E402
+from exports.run import run_export  # noqa: E402
 from labeling.demo import demo_dataset_path  # noqa: E402
 from labeling.desk import Desk, ShownPair  # noqa: E402
 from labeling.ingest import import_files, utc_now  # noqa: E402
@@ -51,7 +51,7 @@ def exported(store: Store, tmp_path: Path) -> Path:
             # Both prefer the longer answer: a consistent signal that survives side shuffling.
             longer_left = len(showing.left.content) >= len(showing.right.content)
             desk.submit(annotator, ShownPair.of(showing), "left" if longer_left else "right")
-    manifest = export_dpo(store, tmp_path / "out", target="trl", now=utc_now)
+    manifest = run_export(store, tmp_path / "out", kind="dpo", target="trl", now=utc_now)
     assert manifest["records"] >= 50
     return tmp_path / "out" / "dpo_trl.jsonl"
 

@@ -1,4 +1,4 @@
-"""DPO export: golden records per target, the majority rule, and a manifest that adds up."""
+"""Exports: golden records per kind and target, selection rules, self-checks, manifest and card."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from exports.dpo import export_dpo
-from exports.select import aggregate
+from exports.run import ExportOptions, run_export
+from exports.select import SelectionPolicy, aggregate
 from labeling.errors import ExportError
 from labeling.ingest import import_files, utc_now
 from labeling.judgments import record_pair_judgment, undo_last
@@ -124,18 +124,36 @@ def judged_store(store: Store, tmp_path: Path) -> Store:
     return store
 
 
-@pytest.mark.parametrize("target", ["trl", "openai"])
-def test_records_match_the_golden_files(judged_store: Store, tmp_path: Path, target: str) -> None:
-    export_dpo(judged_store, tmp_path, target=target, now=utc_now)
-    written = (tmp_path / f"dpo_{target}.jsonl").read_text(encoding="utf-8")
-    golden = GOLDEN / f"dpo_{target}.jsonl"
+VARIANTS = [
+    ("dpo", "trl", {}),
+    ("dpo", "trl", {"standard": True}),
+    ("dpo", "openai", {}),
+    ("sft", "trl", {}),
+    ("sft", "trl", {"prompt_completion": True}),
+    ("sft", "openai", {}),
+    ("kto", "trl", {}),
+    ("reward", "trl", {}),
+]
+
+
+def golden_name(kind: str, target: str, flags: dict[str, bool]) -> str:
+    return "_".join([kind, target, *sorted(flags)]) + ".jsonl"
+
+
+@pytest.mark.parametrize(("kind", "target", "flags"), VARIANTS, ids=[golden_name(*v) for v in VARIANTS])
+def test_records_match_the_golden_files(
+    judged_store: Store, tmp_path: Path, kind: str, target: str, flags: dict[str, bool]
+) -> None:
+    run_export(judged_store, tmp_path, kind=kind, target=target, options=ExportOptions(**flags), now=utc_now)
+    written = (tmp_path / f"{kind}_{target}.jsonl").read_text(encoding="utf-8")
+    golden = GOLDEN / golden_name(kind, target, flags)
     if os.environ.get("PREFDESK_UPDATE_GOLDEN"):
         golden.write_text(written, encoding="utf-8")
     assert written == golden.read_text(encoding="utf-8")
 
 
 def test_trl_records_follow_the_conversational_preference_rules(judged_store: Store, tmp_path: Path) -> None:
-    export_dpo(judged_store, tmp_path, target="trl", now=utc_now)
+    run_export(judged_store, tmp_path, kind="dpo", target="trl", now=utc_now)
     for line in (tmp_path / "dpo_trl.jsonl").read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
         assert set(record) == {"prompt", "chosen", "rejected"}
@@ -148,7 +166,7 @@ def test_trl_records_follow_the_conversational_preference_rules(judged_store: St
 
 
 def test_openai_records_have_only_the_documented_keys(judged_store: Store, tmp_path: Path) -> None:
-    manifest = export_dpo(judged_store, tmp_path, target="openai", now=utc_now)
+    manifest = run_export(judged_store, tmp_path, kind="dpo", target="openai", now=utc_now)
     for line in (tmp_path / "dpo_openai.jsonl").read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
         assert set(record) == {"input", "preferred_output", "non_preferred_output"}
@@ -158,9 +176,15 @@ def test_openai_records_have_only_the_documented_keys(judged_store: Store, tmp_p
 
 
 def test_the_manifest_counts_every_judged_pair_once(judged_store: Store, tmp_path: Path) -> None:
-    manifest = export_dpo(judged_store, tmp_path, target="trl", now=utc_now)
+    manifest = run_export(judged_store, tmp_path, kind="dpo", target="trl", now=utc_now)
     assert manifest["records"] == 2
-    assert manifest["skipped"] == {"tie": 1, "both_bad": 1, "annotators_disagree": 1, "undone": 1}
+    assert manifest["skipped"] == {
+        "tie": 1,
+        "both_bad": 1,
+        "annotators_disagree": 1,
+        "below_min_agreement": 0,
+        "undone": 1,
+    }
     skipped_judged = sum(v for k, v in manifest["skipped"].items() if k != "undone")
     assert manifest["records"] + skipped_judged == manifest["pairs_judged"] == 5
     assert manifest["judgments"]["pair_judgments_logged"] == 11
@@ -171,46 +195,137 @@ def test_the_manifest_counts_every_judged_pair_once(judged_store: Store, tmp_pat
 
 
 def test_the_majority_picks_the_response_two_of_three_preferred(judged_store: Store, tmp_path: Path) -> None:
-    export_dpo(judged_store, tmp_path, target="trl", now=utc_now)
+    run_export(judged_store, tmp_path, kind="dpo", target="trl", now=utc_now)
     records = [json.loads(line) for line in (tmp_path / "dpo_trl.jsonl").read_text().splitlines()]
     majority = next(r for r in records if "royalty" in r["prompt"][-1]["content"])
     assert majority["chosen"][0]["content"] == "Author Portal > Statements."
 
 
 def test_the_judgment_hash_changes_when_a_judgment_changes(judged_store: Store, tmp_path: Path) -> None:
-    before = export_dpo(judged_store, tmp_path / "a", target="trl", now=utc_now)["judgments"][
+    before = run_export(judged_store, tmp_path / "a", kind="dpo", target="trl", now=utc_now)["judgments"][
         "judgments_sha256"
     ]
     undo_last(judged_store, annotator="cem", undo_id="undo-00002", now=utc_now)
-    after = export_dpo(judged_store, tmp_path / "b", target="trl", now=utc_now)["judgments"][
+    after = run_export(judged_store, tmp_path / "b", kind="dpo", target="trl", now=utc_now)["judgments"][
         "judgments_sha256"
     ]
     assert before != after
 
 
 @pytest.mark.parametrize(
-    ("votes", "expected"),
+    ("votes", "policy", "expected"),
     [
-        (("r1",), ("r1", None)),
-        (("r1", "r1", "r2"), ("r1", None)),
-        (("r1", "r2"), (None, "annotators_disagree")),
-        (("r1", "tie"), (None, "annotators_disagree")),
-        (("tie", "tie", "r1"), (None, "tie")),
-        (("both_bad",), (None, "both_bad")),
+        (("r1",), SelectionPolicy(), ("r1", None)),
+        (("r1", "r1", "r2"), SelectionPolicy(), ("r1", None)),
+        (("r1", "r2"), SelectionPolicy(), (None, "annotators_disagree")),
+        (("r1", "tie"), SelectionPolicy(), (None, "annotators_disagree")),
+        (("tie", "tie", "r1"), SelectionPolicy(), ("tie", None)),
+        (("both_bad",), SelectionPolicy(), ("both_bad", None)),
+        (("r1", "r1", "r2"), SelectionPolicy(aggregate="unanimous"), (None, "annotators_disagree")),
+        (("r1", "r1", "r1"), SelectionPolicy(aggregate="unanimous"), ("r1", None)),
+        (("r1", "r1", "r2"), SelectionPolicy(min_agreement=0.7), (None, "below_min_agreement")),
+        (("r1", "r1", "r2"), SelectionPolicy(min_agreement=0.66), ("r1", None)),
     ],
 )
-def test_aggregate(votes: tuple[str, ...], expected: tuple[str | None, str | None]) -> None:
-    assert aggregate(votes) == expected
+def test_aggregate(
+    votes: tuple[str, ...], policy: SelectionPolicy, expected: tuple[str | None, str | None]
+) -> None:
+    assert aggregate(votes, policy) == expected
 
 
 def test_an_unwritable_folder_is_a_clear_error(judged_store: Store, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(ExportError, match="cannot create the output folder"):
-        export_dpo(judged_store, blocker / "out", target="trl", now=utc_now)
+        run_export(judged_store, blocker / "out", kind="dpo", target="trl", now=utc_now)
 
 
 def test_an_empty_store_exports_an_empty_file(store: Store, tmp_path: Path) -> None:
-    manifest = export_dpo(store, tmp_path, target="trl", now=utc_now)
+    manifest = run_export(store, tmp_path, kind="dpo", target="trl", now=utc_now)
     assert manifest["records"] == 0
     assert (tmp_path / "dpo_trl.jsonl").read_text() == ""
+
+
+def read_records(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_sft_has_one_target_per_prompt_and_openai_weights_only_the_answer(
+    judged_store: Store, tmp_path: Path
+) -> None:
+    manifest = run_export(judged_store, tmp_path, kind="sft", target="openai", now=utc_now)
+    records = read_records(tmp_path / "sft_openai.jsonl")
+    assert manifest["counts"]["items_with_a_chosen_response"] == len(records) == 2
+    multi = next(r for r in records if len(r["messages"]) > 2)  # type: ignore[arg-type]
+    weights = [(m["role"], m.get("weight")) for m in multi["messages"]]  # type: ignore[union-attr]
+    assert weights == [("system", None), ("user", None), ("assistant", 0), ("user", None), ("assistant", 1)]
+
+
+def test_kto_labels_are_booleans_and_both_bad_can_become_negatives(
+    judged_store: Store, tmp_path: Path
+) -> None:
+    dropped = run_export(judged_store, tmp_path / "a", kind="kto", target="trl", now=utc_now)
+    assert {type(r["label"]) for r in read_records(tmp_path / "a" / "kto_trl.jsonl")} == {bool}
+    assert (dropped["counts"]["desirable"], dropped["counts"]["undesirable"]) == (2, 2)
+    kept = run_export(
+        judged_store,
+        tmp_path / "b",
+        kind="kto",
+        target="trl",
+        options=ExportOptions(policy=SelectionPolicy(both_bad="kto")),
+        now=utc_now,
+    )
+    assert (kept["counts"]["desirable"], kept["counts"]["undesirable"]) == (2, 4)
+    negatives = [r for r in read_records(tmp_path / "b" / "kto_trl.jsonl") if "Refund" in str(r["prompt"])]
+    assert [r["label"] for r in negatives] == [False, False]
+
+
+def test_unanimous_and_min_agreement_drop_contested_pairs(judged_store: Store, tmp_path: Path) -> None:
+    unanimous = run_export(
+        judged_store,
+        tmp_path / "u",
+        kind="dpo",
+        target="trl",
+        options=ExportOptions(policy=SelectionPolicy(aggregate="unanimous")),
+        now=utc_now,
+    )
+    assert unanimous["records"] == 1 and unanimous["skipped"]["annotators_disagree"] == 2
+    strict = run_export(
+        judged_store,
+        tmp_path / "m",
+        kind="dpo",
+        target="trl",
+        options=ExportOptions(policy=SelectionPolicy(min_agreement=0.9)),
+        now=utc_now,
+    )
+    assert strict["records"] == 1 and strict["skipped"]["below_min_agreement"] == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "target", "options", "message"),
+    [
+        ("kto", "openai", ExportOptions(), "kto exports to trl, not 'openai'"),
+        ("dpo", "openai", ExportOptions(standard=True), "--standard applies to dpo --target trl only"),
+        (
+            "dpo",
+            "trl",
+            ExportOptions(policy=SelectionPolicy(both_bad="kto")),
+            "--both-bad kto applies to kto",
+        ),
+        ("rlhf", "trl", ExportOptions(), "unknown export kind 'rlhf'"),
+    ],
+)
+def test_impossible_combinations_are_refused(
+    judged_store: Store, tmp_path: Path, kind: str, target: str, options: ExportOptions, message: str
+) -> None:
+    with pytest.raises(ExportError, match=message):
+        run_export(judged_store, tmp_path / "out", kind=kind, target=target, options=options, now=utc_now)
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_dataset_card_names_the_file_for_load_dataset(judged_store: Store, tmp_path: Path) -> None:
+    run_export(judged_store, tmp_path, kind="sft", target="trl", now=utc_now)
+    card = (tmp_path / "README.md").read_text(encoding="utf-8")
+    assert card.startswith(
+        "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    path: sft_trl.jsonl\n---"
+    )

@@ -1,0 +1,130 @@
+"""Self-checks run on every record before a file is renamed into place.
+
+Each check returns what is wrong with one record, or None. The rules come from
+docs/design FORMATS.md (TRL 1.16 code, the OpenAI OpenAPI schema): a prompt ends with the user
+(or tool) turn being answered and has a system message only first; each side of a preference is
+one assistant message; chosen differs from rejected; `weight` only on assistant messages and only
+0/1; KTO labels are booleans; every row has the same shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+ROLES = {"system", "user", "assistant", "tool"}
+OPENAI_LINE_KEYS = {"messages", "tools", "parallel_tool_calls"}
+
+Check = Callable[[dict[str, Any]], "str | None"]
+
+
+def _messages(value: Any, name: str, *, weights: bool = False) -> str | None:
+    if not isinstance(value, list) or not value:
+        return f"{name} must be a non-empty list of messages"
+    for n, message in enumerate(value):
+        if not isinstance(message, dict) or message.get("role") not in ROLES:
+            return f"{name}[{n}] has no valid role"
+        if not isinstance(message.get("content"), str) or not message["content"].strip():
+            return f"{name}[{n}] has no text content"
+        if message["role"] == "system" and n != 0:
+            return f"{name}[{n}] is a system message that is not first"
+        if "weight" in message:
+            if not weights or message["role"] != "assistant":
+                return f"{name}[{n}] has a weight, allowed only on assistant messages"
+            if type(message["weight"]) is not int or message["weight"] not in (0, 1):
+                return f"{name}[{n}] has weight {message['weight']!r}; only 0 or 1"
+    return None
+
+
+def _prompt(value: Any, name: str) -> str | None:
+    problem = _messages(value, name)
+    if problem is None and value[-1]["role"] not in ("user", "tool"):
+        return f"{name} ends with a {value[-1]['role']} turn, not the user turn being answered"
+    return problem
+
+
+def _one_assistant(value: Any, name: str) -> str | None:
+    problem = _messages(value, name)
+    if problem is None and (len(value) != 1 or value[0]["role"] != "assistant"):
+        return f"{name} must be exactly one assistant message"
+    return problem
+
+
+def _first(*problems: str | None) -> str | None:
+    return next((p for p in problems if p is not None), None)
+
+
+def _differ(record: dict[str, Any], a: str, b: str) -> str | None:
+    return f"{a} and {b} are identical" if record[a] == record[b] else None
+
+
+def trl_dpo(record: dict[str, Any]) -> str | None:
+    if isinstance(record.get("prompt"), str):
+        for key in ("prompt", "chosen", "rejected"):
+            if not isinstance(record.get(key), str) or not record[key].strip():
+                return f"{key} must be non-empty text in the standard format"
+        return _differ(record, "chosen", "rejected")
+    return _first(
+        _prompt(record.get("prompt"), "prompt"),
+        _one_assistant(record.get("chosen"), "chosen"),
+        _one_assistant(record.get("rejected"), "rejected"),
+        _differ(record, "chosen", "rejected"),
+    )
+
+
+def trl_reward(record: dict[str, Any]) -> str | None:
+    problem = _first(_messages(record.get("chosen"), "chosen"), _messages(record.get("rejected"), "rejected"))
+    if problem:
+        return problem
+    chosen, rejected = record["chosen"], record["rejected"]
+    if chosen[:-1] != rejected[:-1] or len(chosen) < 2:
+        return "chosen and rejected must share the prompt and differ only in the last message"
+    if chosen[-1]["role"] != "assistant" or rejected[-1]["role"] != "assistant":
+        return "chosen and rejected must end with an assistant message"
+    return _differ(record, "chosen", "rejected")
+
+
+def trl_sft(record: dict[str, Any]) -> str | None:
+    if "messages" in record:
+        problem = _messages(record["messages"], "messages")
+        if problem is None and record["messages"][-1]["role"] != "assistant":
+            return "messages must end with the assistant answer"
+        return problem
+    return _first(
+        _prompt(record.get("prompt"), "prompt"), _one_assistant(record.get("completion"), "completion")
+    )
+
+
+def trl_kto(record: dict[str, Any]) -> str | None:
+    if type(record.get("label")) is not bool:
+        return f"label must be a boolean, got {record.get('label')!r}"
+    return _first(
+        _prompt(record.get("prompt"), "prompt"), _one_assistant(record.get("completion"), "completion")
+    )
+
+
+def openai_dpo(record: dict[str, Any]) -> str | None:
+    if set(record) != {"input", "preferred_output", "non_preferred_output"}:
+        return f"unexpected keys {sorted(record)}"
+    if not isinstance(record["input"], dict) or not set(record["input"]) <= OPENAI_LINE_KEYS:
+        return "input may only hold messages, tools and parallel_tool_calls"
+    return _first(
+        _prompt(record["input"].get("messages"), "input.messages"),
+        _one_assistant(record["preferred_output"], "preferred_output"),
+        _one_assistant(record["non_preferred_output"], "non_preferred_output"),
+        _differ(record, "preferred_output", "non_preferred_output"),
+    )
+
+
+def openai_sft(record: dict[str, Any]) -> str | None:
+    if not set(record) <= OPENAI_LINE_KEYS or "messages" not in record:
+        return f"unexpected keys {sorted(record)}"
+    problem = _messages(record["messages"], "messages", weights=True)
+    if problem is None and record["messages"][-1]["role"] != "assistant":
+        return "messages must end with the assistant answer"
+    return problem
+
+
+def shape(record: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """Keys and value types: TRL decides the format from the first row, so every row must match."""
+    return tuple(sorted((key, type(value).__name__) for key, value in record.items()))

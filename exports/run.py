@@ -1,0 +1,173 @@
+"""`prefdesk export KIND --target TARGET`: from the judgment log to a checked training file.
+
+    manifest = run_export(store, Path("out"), kind="dpo", target="trl", now=utc_now)
+    # out/dpo_trl.jsonl, out/manifest.json, out/README.md (a dataset card)
+
+select (exports/select.py) -> build records (trl.py, openai.py) -> check every record
+(checks.py) -> write atomically (write.py) -> record the export in the store.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from exports import checks, openai, trl, write
+from exports.select import Selection, SelectionPolicy, best_per_item, labelled_responses, select_preferences
+from labeling.errors import ExportError
+from labeling.perf import gc_paused
+from store import judgments as log
+from store.db import Store
+
+KINDS: dict[str, tuple[str, ...]] = {
+    "dpo": ("trl", "openai"),
+    "sft": ("trl", "openai"),
+    "kto": ("trl",),
+    "reward": ("trl",),
+}
+OPENAI_MINIMUM_EXAMPLES = 10
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    policy: SelectionPolicy = field(default_factory=SelectionPolicy)
+    standard: bool = False  # dpo/trl: plain strings instead of messages
+    prompt_completion: bool = False  # sft/trl: prompt + completion instead of messages
+
+
+@dataclass(frozen=True)
+class Built:
+    record: dict[str, Any]
+    item_id: str
+    origin: str  # the pair or response the record came from, named when a check fails
+
+
+def _validate(kind: str, target: str, options: ExportOptions) -> None:
+    if kind not in KINDS:
+        raise ExportError(f"unknown export kind {kind!r} (use {', '.join(KINDS)})")
+    if target not in KINDS[kind]:
+        raise ExportError(f"{kind} exports to {' or '.join(KINDS[kind])}, not {target!r}")
+    if options.standard and (kind, target) != ("dpo", "trl"):
+        raise ExportError("--standard applies to dpo --target trl only")
+    if options.prompt_completion and (kind, target) != ("sft", "trl"):
+        raise ExportError("--prompt-completion applies to sft --target trl only")
+    if options.policy.both_bad == "kto" and kind != "kto":
+        raise ExportError("--both-bad kto applies to kto exports only (both answers become negatives)")
+
+
+def _build(
+    kind: str, target: str, selection: Selection, options: ExportOptions
+) -> tuple[list[Built], dict[str, int]]:
+    counts: dict[str, int] = {}
+    if kind == "dpo":
+        build = (
+            openai.dpo_record
+            if target == "openai"
+            else (lambda e: trl.dpo_record(e, standard=options.standard))
+        )
+        return [Built(build(e), e.item_id, e.pair_id) for e in selection.examples], counts
+    if kind == "reward":
+        return [Built(trl.reward_record(e), e.item_id, e.pair_id) for e in selection.examples], counts
+    if kind == "sft":
+        best = best_per_item(selection.examples)
+        counts["items_with_a_chosen_response"] = len(best)
+        if target == "openai":
+            return [Built(openai.sft_record(e), e.item_id, e.chosen_id) for e in best], counts
+        return [
+            Built(trl.sft_record(e, prompt_completion=options.prompt_completion), e.item_id, e.chosen_id)
+            for e in best
+        ], counts
+    labels, conflicts = labelled_responses(selection)
+    counts["responses_labelled_both_ways_dropped"] = conflicts
+    counts["desirable"] = sum(label.label for label in labels)
+    counts["undesirable"] = len(labels) - counts["desirable"]
+    return [Built(trl.kto_record(label), label.item_id, label.response_id) for label in labels], counts
+
+
+CHECKS: dict[tuple[str, str], checks.Check] = {
+    ("dpo", "trl"): checks.trl_dpo,
+    ("dpo", "openai"): checks.openai_dpo,
+    ("sft", "trl"): checks.trl_sft,
+    ("sft", "openai"): checks.openai_sft,
+    ("kto", "trl"): checks.trl_kto,
+    ("reward", "trl"): checks.trl_reward,
+}
+
+
+def check_all(kind: str, target: str, built: list[Built]) -> None:
+    """Fail the export, naming the item, on the first record that breaks its format's rules."""
+    check = CHECKS[(kind, target)]
+    first_shape = checks.shape(built[0].record) if built else None
+    for entry in built:
+        problem = check(entry.record)
+        if problem is None and checks.shape(entry.record) != first_shape:
+            problem = "its fields differ from the first record's (TRL reads the format from row one)"
+        if problem is not None:
+            raise ExportError(
+                f"{kind} {target}: the record for item {entry.item_id!r} ({entry.origin}) is broken: "
+                f"{problem}. Nothing was written."
+            )
+
+
+def run_export(
+    store: Store,
+    out_dir: Path,
+    *,
+    kind: str,
+    target: str,
+    options: ExportOptions | None = None,
+    now: Callable[[], datetime],
+) -> dict[str, Any]:
+    """Write DIR/{kind}_{target}.jsonl, manifest.json and README.md; return the manifest."""
+    options = options or ExportOptions()
+    _validate(kind, target, options)
+    write.prepare_dir(out_dir)
+    with gc_paused():
+        with store.cursor() as cur:
+            summary = log.log_summary(cur)
+            votes = log.pair_votes(cur)
+        selection = select_preferences(votes, summary["pairs_with_every_judgment_undone"], options.policy)
+        built, kind_counts = _build(kind, target, selection, options)
+        check_all(kind, target, built)
+    file_name = f"{kind}_{target}.jsonl"
+    warnings = []
+    if target == "openai" and len(built) < OPENAI_MINIMUM_EXAMPLES:
+        warnings.append(
+            f"OpenAI fine-tuning needs at least {OPENAI_MINIMUM_EXAMPLES} examples; "
+            f"this file has {len(built)}"
+        )
+    manifest: dict[str, Any] = {
+        "kind": kind,
+        "target": target,
+        "files": {"train": file_name},
+        "records": len(built),
+        "pairs_judged": selection.pairs_judged,
+        "skipped": selection.skipped,
+        "selection": options.policy.describe(),
+        "format": {"standard": options.standard, "prompt_completion": options.prompt_completion},
+        "counts": kind_counts,
+        "judgments": summary,
+        "store": store.path,
+        "created_at": now().isoformat(timespec="seconds") + "Z",
+        "prefdesk_version": version("prefdesk"),
+        "warnings": warnings,
+    }
+    write.write_jsonl(out_dir / file_name, (entry.record for entry in built))
+    write.write_json(out_dir / "manifest.json", manifest)
+    write.write_dataset_card(out_dir, manifest)
+    with store.transaction() as cur:
+        log.record_export(
+            cur,
+            export_id=str(uuid.uuid4()),
+            kind=kind,
+            target=target,
+            out_dir=str(out_dir.resolve()),
+            manifest=manifest,
+            now=now(),
+        )
+    return manifest

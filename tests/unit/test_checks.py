@@ -1,0 +1,113 @@
+"""Broken records fail loudly: the self-checks that run before any export file is written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exports import checks, trl
+from exports.run import run_export
+from labeling.errors import ExportError
+from labeling.ingest import utc_now
+from store.db import Store
+
+U = {"role": "user", "content": "Hi?"}
+S = {"role": "system", "content": "Be brief."}
+A = {"role": "assistant", "content": "Hello!"}
+B = {"role": "assistant", "content": "No."}
+
+BROKEN: list[tuple[checks.Check, dict[str, Any], str]] = [
+    (checks.trl_dpo, {"prompt": [U, A], "chosen": [A], "rejected": [B]}, "ends with a assistant turn"),
+    (checks.trl_dpo, {"prompt": [U, S], "chosen": [A], "rejected": [B]}, "system message that is not first"),
+    (checks.trl_dpo, {"prompt": [U], "chosen": [A], "rejected": [A]}, "chosen and rejected are identical"),
+    (checks.trl_dpo, {"prompt": [U], "chosen": [A, B], "rejected": [B]}, "exactly one assistant message"),
+    (checks.trl_dpo, {"prompt": [U], "chosen": [], "rejected": [B]}, "non-empty list"),
+    (checks.trl_dpo, {"prompt": [U], "chosen": [U], "rejected": [B]}, "exactly one assistant message"),
+    (checks.trl_dpo, {"prompt": "Hi?", "chosen": " ", "rejected": " No."}, "non-empty text"),
+    (
+        checks.trl_dpo,
+        {"prompt": [U], "chosen": [{"role": "assistant", "content": 3}], "rejected": [B]},
+        "no text content",
+    ),
+    (
+        checks.trl_dpo,
+        {"prompt": [{"role": "developer", "content": "x"}, U], "chosen": [A], "rejected": [B]},
+        "no valid role",
+    ),
+    (checks.trl_reward, {"chosen": [U, A], "rejected": [S, U, B]}, "share the prompt"),
+    (checks.trl_reward, {"chosen": [U, A], "rejected": [U, A]}, "identical"),
+    (checks.trl_sft, {"messages": [U]}, "end with the assistant answer"),
+    (checks.trl_sft, {"prompt": [U], "completion": [U]}, "exactly one assistant message"),
+    (checks.trl_kto, {"prompt": [U], "completion": [A], "label": "yes"}, "label must be a boolean"),
+    (checks.trl_kto, {"prompt": [U], "completion": [A], "label": 1}, "label must be a boolean"),
+    (
+        checks.openai_dpo,
+        {"input": {"messages": [U]}, "preferred_completion": [A], "non_preferred_completion": [B]},
+        "unexpected keys",
+    ),
+    (
+        checks.openai_dpo,
+        {"input": {"messages": [U]}, "preferred_output": [{**A, "weight": 1}], "non_preferred_output": [B]},
+        "has a weight",
+    ),
+    (
+        checks.openai_dpo,
+        {"input": {"messages": [U], "id": "x"}, "preferred_output": [A], "non_preferred_output": [B]},
+        "input may only hold",
+    ),
+    (checks.openai_sft, {"messages": [{**U, "weight": 0}, A]}, "allowed only on assistant messages"),
+    (checks.openai_sft, {"messages": [U, {**A, "weight": 0.5}]}, "only 0 or 1"),
+    (checks.openai_sft, {"messages": [U, {**A, "weight": True}]}, "only 0 or 1"),
+    (checks.openai_sft, {"messages": [U, A], "id": "nw-1"}, "unexpected keys"),
+]
+
+
+@pytest.mark.parametrize(("check", "record", "message"), BROKEN)
+def test_a_broken_record_is_named(check: checks.Check, record: dict[str, Any], message: str) -> None:
+    problem = check(record)
+    assert problem is not None and message in problem
+
+
+@pytest.mark.parametrize(
+    ("check", "record"),
+    [
+        (checks.trl_dpo, {"prompt": [S, U], "chosen": [A], "rejected": [B]}),
+        (checks.trl_dpo, {"prompt": "Hi?", "chosen": " Hello!", "rejected": " No."}),
+        (checks.trl_reward, {"chosen": [U, A], "rejected": [U, B]}),
+        (checks.trl_sft, {"messages": [S, U, A]}),
+        (checks.trl_kto, {"prompt": [U], "completion": [A], "label": False}),
+        (
+            checks.openai_dpo,
+            {"input": {"messages": [S, U]}, "preferred_output": [A], "non_preferred_output": [B]},
+        ),
+        (checks.openai_sft, {"messages": [S, U, {**B, "weight": 0}, U, {**A, "weight": 1}]}),
+    ],
+)
+def test_a_good_record_passes(check: checks.Check, record: dict[str, Any]) -> None:
+    assert check(record) is None
+
+
+def test_a_broken_record_fails_the_export_and_writes_nothing(
+    seeded_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labeling.desk import Desk, ShownPair
+
+    desk = Desk(seeded_store)
+    while (showing := desk.next_showing("ana")) is not None:
+        desk.submit("ana", ShownPair.of(showing), "left")
+
+    original = trl.dpo_record
+
+    def broken(example: Any, standard: bool = False) -> dict[str, Any]:
+        record = original(example, standard=standard)
+        return {**record, "rejected": record["chosen"]}
+
+    monkeypatch.setattr(trl, "dpo_record", broken)
+    with pytest.raises(
+        ExportError,
+        match=r"the record for item 'support/t-\d+' \(p_\w+\) is broken: chosen and rejected are identical",
+    ):
+        run_export(seeded_store, tmp_path / "out", kind="dpo", target="trl", now=utc_now)
+    assert list((tmp_path / "out").iterdir()) == []

@@ -92,13 +92,20 @@ def _run_with_store(chosen: cli_settings.Settings, store: Store) -> int:
             policy=SelectionPolicy(chosen.aggregate, chosen.min_agreement, chosen.both_bad),
             standard=chosen.standard,
             prompt_completion=chosen.prompt_completion,
+            eval_fraction=chosen.eval_fraction,
+            seed=chosen.seed,
+            allow_eval_overlap=chosen.allow_eval_overlap,
         )
         manifest = run_export(
             store, chosen.out, kind=chosen.kind, target=chosen.target, options=options, now=utc_now
         )
         skipped = ", ".join(f"{k} {v}" for k, v in manifest["skipped"].items())
-        print(f"wrote {manifest['records']} record(s) to {chosen.out / manifest['files']['train']}")
+        written = ", ".join(str(chosen.out / name) for name in manifest["files"].values())
+        print(f"wrote {manifest['records']} record(s) to {written}")
         print(f"  skipped pairs: {skipped}; manifest: {chosen.out / 'manifest.json'}")
+        excluded = manifest["split"]["records_excluded_as_eval_items"]
+        if excluded:
+            print(f"  kept out {excluded} record(s) of items that earlier exports put in an eval split")
         for warning in manifest["warnings"]:
             print(f"warning: {warning}", file=sys.stderr)
     elif isinstance(chosen, cli_settings.StatsSettings):

@@ -59,6 +59,9 @@ class ExportSettings:
     aggregate: str = "majority"
     min_agreement: float = 0.0
     both_bad: str = "drop"
+    eval_fraction: float = 0.0
+    seed: int = 0
+    allow_eval_overlap: bool = False
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--aggregate", default="majority", choices=AGGREGATIONS)
     export.add_argument("--min-agreement", type=_fraction, default=0.0, help="winner's share of votes, 0-1")
     export.add_argument("--both-bad", default="drop", choices=BOTH_BAD_POLICIES)
+    export.add_argument(
+        "--eval-fraction", type=_fraction, default=0.0, help="share of records for an eval split (0-1)"
+    )
+    export.add_argument("--seed", type=int, default=0, help="seed of the train/eval split")
+    export.add_argument(
+        "--allow-eval-overlap", action="store_true", help="train on items that earlier exports put in eval"
+    )
 
     stats = commands.add_parser("stats", help="counts of items, responses and judgments")
     add_db(stats)
@@ -185,6 +195,9 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
             args.aggregate,
             args.min_agreement,
             args.both_bad,
+            args.eval_fraction,
+            args.seed,
+            args.allow_eval_overlap,
         )
     if args.command == "stats":
         return StatsSettings(args.db, args.as_json)

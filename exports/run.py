@@ -10,6 +10,7 @@ select (exports/select.py) -> build records (trl.py, openai.py) -> check every r
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,9 +20,12 @@ from typing import Any
 
 from exports import checks, openai, trl, write
 from exports.select import Selection, SelectionPolicy, best_per_item, labelled_responses, select_preferences
+from exports.split import plan_split
 from labeling.errors import ExportError
+from labeling.models import Message, Role
 from labeling.perf import gc_paused
 from store import judgments as log
+from store import registry
 from store.db import Store
 
 KINDS: dict[str, tuple[str, ...]] = {
@@ -38,6 +42,9 @@ class ExportOptions:
     policy: SelectionPolicy = field(default_factory=SelectionPolicy)
     standard: bool = False  # dpo/trl: plain strings instead of messages
     prompt_completion: bool = False  # sft/trl: prompt + completion instead of messages
+    eval_fraction: float = 0.0  # share of records for an eval split, by whole clusters
+    seed: int = 0
+    allow_eval_overlap: bool = False  # train on items registered as eval items by earlier exports
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,14 @@ class Built:
     record: dict[str, Any]
     item_id: str
     origin: str  # the pair or response the record came from, named when a check fails
+    group_key: str
+    prompt: tuple[Message, ...]
+
+
+def _user_text(prompt: tuple[Message, ...]) -> str:
+    """What near-duplicate detection compares: the user's turns (a shared system prompt would
+    make every item of a dataset look alike)."""
+    return "\n".join(m.content for m in prompt if m.role is Role.USER)
 
 
 def _validate(kind: str, target: str, options: ExportOptions) -> None:
@@ -56,6 +71,8 @@ def _validate(kind: str, target: str, options: ExportOptions) -> None:
         raise ExportError("--standard applies to dpo --target trl only")
     if options.prompt_completion and (kind, target) != ("sft", "trl"):
         raise ExportError("--prompt-completion applies to sft --target trl only")
+    if not 0.0 <= options.eval_fraction < 1.0:
+        raise ExportError(f"--eval-fraction must be at least 0 and below 1, got {options.eval_fraction}")
     if options.policy.both_bad == "kto" and kind != "kto":
         raise ExportError("--both-bad kto applies to kto exports only (both answers become negatives)")
 
@@ -70,23 +87,39 @@ def _build(
             if target == "openai"
             else (lambda e: trl.dpo_record(e, standard=options.standard))
         )
-        return [Built(build(e), e.item_id, e.pair_id) for e in selection.examples], counts
+        return [
+            Built(build(e), e.item_id, e.pair_id, e.group_key, e.prompt) for e in selection.examples
+        ], counts
     if kind == "reward":
-        return [Built(trl.reward_record(e), e.item_id, e.pair_id) for e in selection.examples], counts
+        return [
+            Built(trl.reward_record(e), e.item_id, e.pair_id, e.group_key, e.prompt)
+            for e in selection.examples
+        ], counts
     if kind == "sft":
         best = best_per_item(selection.examples)
         counts["items_with_a_chosen_response"] = len(best)
         if target == "openai":
-            return [Built(openai.sft_record(e), e.item_id, e.chosen_id) for e in best], counts
+            return [
+                Built(openai.sft_record(e), e.item_id, e.chosen_id, e.group_key, e.prompt) for e in best
+            ], counts
         return [
-            Built(trl.sft_record(e, prompt_completion=options.prompt_completion), e.item_id, e.chosen_id)
+            Built(
+                trl.sft_record(e, prompt_completion=options.prompt_completion),
+                e.item_id,
+                e.chosen_id,
+                e.group_key,
+                e.prompt,
+            )
             for e in best
         ], counts
     labels, conflicts = labelled_responses(selection)
     counts["responses_labelled_both_ways_dropped"] = conflicts
     counts["desirable"] = sum(label.label for label in labels)
     counts["undesirable"] = len(labels) - counts["desirable"]
-    return [Built(trl.kto_record(label), label.item_id, label.response_id) for label in labels], counts
+    return [
+        Built(trl.kto_record(label), label.item_id, label.response_id, label.group_key, label.prompt)
+        for label in labels
+    ], counts
 
 
 CHECKS: dict[tuple[str, str], checks.Check] = {
@@ -127,43 +160,56 @@ def run_export(
     options = options or ExportOptions()
     _validate(kind, target, options)
     write.prepare_dir(out_dir)
+    export_id = str(uuid.uuid4())
     with gc_paused():
         with store.cursor() as cur:
             summary = log.log_summary(cur)
             votes = log.pair_votes(cur)
+            registered_items = set() if options.allow_eval_overlap else registry.registered_eval_items(cur)
         selection = select_preferences(votes, summary["pairs_with_every_judgment_undone"], options.policy)
         built, kind_counts = _build(kind, target, selection, options)
         check_all(kind, target, built)
-    file_name = f"{kind}_{target}.jsonl"
+        splits, split_summary = _split(built, options, registered_items)
+    stem = f"{kind}_{target}"
+    files = (
+        {"train": f"{stem}.jsonl"} if len(splits) == 1 else {name: f"{stem}.{name}.jsonl" for name in splits}
+    )
     warnings = []
-    if target == "openai" and len(built) < OPENAI_MINIMUM_EXAMPLES:
+    if target == "openai" and len(splits["train"]) < OPENAI_MINIMUM_EXAMPLES:
         warnings.append(
             f"OpenAI fine-tuning needs at least {OPENAI_MINIMUM_EXAMPLES} examples; "
-            f"this file has {len(built)}"
+            f"the training file has {len(splits['train'])}"
         )
     manifest: dict[str, Any] = {
         "kind": kind,
         "target": target,
-        "files": {"train": file_name},
-        "records": len(built),
+        "files": files,
+        "records": sum(len(entries) for entries in splits.values()),
         "pairs_judged": selection.pairs_judged,
         "skipped": selection.skipped,
         "selection": options.policy.describe(),
         "format": {"standard": options.standard, "prompt_completion": options.prompt_completion},
+        "split": split_summary,
         "counts": kind_counts,
         "judgments": summary,
         "store": store.path,
+        "export_id": export_id,
         "created_at": now().isoformat(timespec="seconds") + "Z",
         "prefdesk_version": version("prefdesk"),
         "warnings": warnings,
     }
-    write.write_jsonl(out_dir / file_name, (entry.record for entry in built))
+    for name, entries in splits.items():
+        write.write_jsonl(out_dir / files[name], (entry.record for entry in entries))
     write.write_json(out_dir / "manifest.json", manifest)
     write.write_dataset_card(out_dir, manifest)
     with store.transaction() as cur:
-        log.record_export(
+        if "eval" in splits:
+            registry.register_eval_items(
+                cur, (entry.item_id for entry in splits["eval"]), export_id=export_id, now=now()
+            )
+        registry.record_export(
             cur,
-            export_id=str(uuid.uuid4()),
+            export_id=export_id,
             kind=kind,
             target=target,
             out_dir=str(out_dir.resolve()),
@@ -171,3 +217,33 @@ def run_export(
             now=now(),
         )
     return manifest
+
+
+def _split(
+    built: list[Built], options: ExportOptions, registered_items: set[str]
+) -> tuple[dict[str, list[Built]], dict[str, Any]]:
+    """{"train": [...]} or {"train": [...], "eval": [...]}, and the manifest's account of it."""
+    summary: dict[str, Any] = {
+        "eval_fraction": options.eval_fraction,
+        "seed": options.seed,
+        "allow_eval_overlap": options.allow_eval_overlap,
+        "registered_eval_items_known": len(registered_items),
+    }
+    if options.eval_fraction == 0 and not (registered_items & {entry.item_id for entry in built}):
+        summary["records_excluded_as_eval_items"] = 0
+        return {"train": built}, summary
+    items = {entry.item_id: (entry.group_key, _user_text(entry.prompt)) for entry in built}
+    per_item = Counter(entry.item_id for entry in built)
+    plan = plan_split(
+        items, per_item, eval_fraction=options.eval_fraction, seed=options.seed, registered=registered_items
+    )
+    train = [e for e in built if e.item_id not in plan.eval_items and e.item_id not in plan.excluded_items]
+    summary["records_excluded_as_eval_items"] = sum(per_item[i] for i in plan.excluded_items)
+    summary["clusters"] = plan.clusters
+    if options.eval_fraction == 0:
+        return {"train": train}, summary
+    evaluation = [e for e in built if e.item_id in plan.eval_items]
+    summary.update(
+        {"train_records": len(train), "eval_records": len(evaluation), "eval_items": len(plan.eval_items)}
+    )
+    return {"train": train, "eval": evaluation}, summary

@@ -247,19 +247,3 @@ def annotator_counts(cur: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]
     for annotator, verdict, n in rows:
         result.setdefault(annotator, {})[verdict] = int(n)
     return result
-
-
-def record_export(
-    cur: duckdb.DuckDBPyConnection,
-    *,
-    export_id: str,
-    kind: str,
-    target: str,
-    out_dir: str,
-    manifest: dict[str, Any],
-    now: datetime,
-) -> None:
-    cur.execute(
-        "INSERT INTO exports VALUES (?, ?, ?, ?, ?, ?)",
-        [export_id, kind, target, out_dir, json.dumps(manifest), now],
-    )

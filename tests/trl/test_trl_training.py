@@ -233,3 +233,24 @@ def test_reward_trains(exported: dict[str, Path], tmp_path: Path) -> None:
             processing_class=tokenizer,
         )
     )
+
+
+def test_load_dataset_gives_train_and_eval_splits_that_share_no_prompt(tmp_path: Path) -> None:
+    store = open_store(":memory:")
+    import_files(store, [demo_dataset_path()], dataset="demo")
+    desk = Desk(store, rng=random.Random(5))
+    while (showing := desk.next_showing("ana")) is not None:
+        desk.submit("ana", ShownPair.of(showing), "left")
+    options = ExportOptions(eval_fraction=0.2, seed=3)
+    manifest = run_export(store, tmp_path / "dpo", kind="dpo", target="trl", options=options, now=utc_now)
+    store.close()
+    datasets.disable_caching()
+    splits = datasets.load_dataset(str(tmp_path / "dpo"))
+    assert sorted(splits) == ["eval", "train"]
+    assert (len(splits["train"]), len(splits["eval"])) == (
+        manifest["split"]["train_records"],
+        manifest["split"]["eval_records"],
+    )
+    assert len(splits["eval"]) >= 10
+    prompts = {name: {str(row["prompt"]) for row in splits[name]} for name in splits}
+    assert not prompts["train"] & prompts["eval"]

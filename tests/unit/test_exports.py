@@ -172,7 +172,7 @@ def test_openai_records_have_only_the_documented_keys(judged_store: Store, tmp_p
         assert set(record) == {"input", "preferred_output", "non_preferred_output"}
         assert set(record["input"]) == {"messages"}
         assert len(record["preferred_output"]) == len(record["non_preferred_output"]) == 1
-    assert manifest["warnings"] == ["OpenAI fine-tuning needs at least 10 examples; this file has 2"]
+    assert manifest["warnings"] == ["OpenAI fine-tuning needs at least 10 examples; the training file has 2"]
 
 
 def test_the_manifest_counts_every_judged_pair_once(judged_store: Store, tmp_path: Path) -> None:

@@ -83,6 +83,7 @@ EXPECTED_COLUMNS = {
         ("manifest", "JSON"),
         ("created_at", "TIMESTAMP"),
     ],
+    "eval_registry": [("item_id", "VARCHAR"), ("export_id", "VARCHAR"), ("registered_at", "TIMESTAMP")],
     "prefdesk_schema": [("version", "INTEGER"), ("name", "VARCHAR"), ("applied_at", "TIMESTAMP")],
 }
 

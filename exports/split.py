@@ -1,0 +1,154 @@
+"""Train/eval splits that never leak: by group, and by near-duplicate prompt clusters.
+
+Items that share a `group_key` (a conversation, a source document), whose prompts are equal
+after normalisation, or whose prompts are near-duplicates (estimated Jaccard similarity of word
+3-shingles >= NEAR_DUPLICATE_JACCARD, by MinHash with LSH banding) form one cluster; a cluster
+goes wholly to train or wholly to eval. Items registered as eval items by an earlier export are
+eval forever: their clusters go to eval (when there is an eval split) or out of the export.
+
+MinHash is vectorised with numpy here: datasketch's per-item MinHash measured 0.3 ms per prompt
+on this machine (30 s for 100k prompts), this takes about 1 s for 100k.
+
+    >>> normalise("  Where's my ORDER #12? ")
+    'where s my order 12'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+NEAR_DUPLICATE_JACCARD = 0.8
+NUM_PERM = 64
+BANDS = 16  # 16 bands x 4 rows: pairs at Jaccard 0.8 become candidates with probability > 0.999
+_MERSENNE = np.uint64((1 << 61) - 1)
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def normalise(text: str) -> str:
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+    return _NON_WORD.sub(" ", text.casefold()).strip()
+
+
+def _signatures(texts: list[str]) -> np.ndarray:
+    """(len(texts), NUM_PERM) MinHash signatures of word 3-shingles, with fixed permutations so
+    that splits are stable across runs. Vectorised over all texts at once."""
+    all_words: list[str] = []
+    lengths = np.empty(len(texts), dtype=np.int64)
+    for n, text in enumerate(texts):
+        words = text.split() or [""]
+        all_words.extend(words)
+        lengths[n] = len(words)
+    word_hash = {w: zlib.crc32(w.encode("utf-8")) for w in dict.fromkeys(all_words)}
+    ids = np.array([word_hash[w] for w in all_words], dtype=np.uint64)
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    # Shingle k of a text combines words k, k+1, k+2 (a text of fewer words: the words it has).
+    nxt = np.minimum(np.arange(len(ids)) + 1, np.repeat(ends - 1, lengths))
+    nxt2 = np.minimum(np.arange(len(ids)) + 2, np.repeat(ends - 1, lengths))
+    shingles = (ids * np.uint64(0x9E3779B1)) ^ (ids[nxt] * np.uint64(0x85EBCA77)) ^ ids[nxt2]
+    keep = np.ones(len(ids), dtype=bool)  # drop shingles that would start in a text's last two words
+    for back in (1, 2):
+        tail = ends - back
+        keep[tail[(tail > starts) & (lengths >= 3)]] = False
+    offsets = np.concatenate(([0], np.cumsum(np.add.reduceat(keep, starts))[:-1]))
+    flat = shingles[keep]
+    rng = np.random.default_rng(20261123)
+    a = rng.integers(1, (1 << 61) - 1, NUM_PERM, dtype=np.uint64)
+    b = rng.integers(0, (1 << 61) - 1, NUM_PERM, dtype=np.uint64)
+    signatures = np.empty((len(texts), NUM_PERM), dtype=np.uint64)
+    for column in range(NUM_PERM):  # a*x+b mod p per permutation; uint64 wraps, enough to mix
+        signatures[:, column] = np.minimum.reduceat((flat * a[column] + b[column]) % _MERSENNE, offsets)
+    return signatures
+
+
+class _UnionFind:
+    def __init__(self, size: int) -> None:
+        self.parent = list(range(size))
+
+    def find(self, x: int) -> int:
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, x: int, y: int) -> None:
+        self.parent[self.find(x)] = self.find(y)
+
+
+def cluster(items: Mapping[str, tuple[str, str]]) -> dict[str, int]:
+    """item id -> cluster number, from {item id: (group key, prompt text)}."""
+    ids = list(items)
+    joined = _UnionFind(len(ids))
+    texts = [normalise(items[item_id][1]) for item_id in ids]
+    first_of: dict[tuple[str, str], int] = {}
+    for n, item_id in enumerate(ids):
+        for key in (("group", items[item_id][0]), ("text", texts[n])):
+            if key in first_of:
+                joined.union(n, first_of[key])
+            else:
+                first_of[key] = n
+    if ids:
+        signatures = _signatures(texts)
+        rows = NUM_PERM // BANDS
+        for band in range(BANDS):
+            keys = np.zeros(len(ids), dtype=np.uint64)
+            for row in range(band * rows, (band + 1) * rows):  # fold the band's rows into one key
+                keys = (keys * np.uint64(1_000_003)) ^ signatures[:, row]
+            order = np.argsort(keys, kind="stable")
+            sorted_keys = keys[order]
+            same_as_previous = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1]) + 1
+            for position in same_as_previous:  # only items that share a bucket reach Python
+                first, other = int(order[position - 1]), int(order[position])
+                if float(np.mean(signatures[first] == signatures[other])) >= NEAR_DUPLICATE_JACCARD:
+                    joined.union(first, other)
+    return {item_id: joined.find(n) for n, item_id in enumerate(ids)}
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    eval_items: frozenset[str]
+    excluded_items: frozenset[str]  # registered eval items kept out of a training-only export
+    clusters: int
+
+
+def plan_split(
+    items: Mapping[str, tuple[str, str]],
+    records_per_item: Mapping[str, int],
+    *,
+    eval_fraction: float,
+    seed: int,
+    registered: Iterable[str] = (),
+) -> SplitPlan:
+    """Choose whole clusters for eval until they hold `eval_fraction` of the records."""
+    clusters = cluster(items)
+    members: dict[int, list[str]] = defaultdict(list)
+    for item_id, number in clusters.items():
+        members[number].append(item_id)
+    forced = {clusters[item_id] for item_id in registered if item_id in clusters}
+    if eval_fraction == 0:
+        excluded = frozenset(i for number in forced for i in members[number])
+        return SplitPlan(frozenset(), excluded, len(members))
+    total = sum(records_per_item.values())
+    chosen = set(forced)
+    in_eval = sum(records_per_item.get(i, 0) for number in chosen for i in members[number])
+
+    def order(number: int) -> str:  # a seeded, stable order that does not depend on dict order
+        return hashlib.blake2b(f"{seed}:{min(members[number])}".encode(), digest_size=8).hexdigest()
+
+    for number in sorted(members, key=order):
+        if in_eval >= eval_fraction * total:
+            break
+        if number not in chosen:
+            chosen.add(number)
+            in_eval += sum(records_per_item.get(i, 0) for i in members[number])
+    eval_items = frozenset(i for number in chosen for i in members[number])
+    return SplitPlan(eval_items, frozenset(), len(members))

@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="write a training file from the judgments")
     export.add_argument("kind", choices=tuple(KINDS))
-    export.add_argument("--target", required=True, choices=("trl", "openai"))
+    export.add_argument("--target", required=True, choices=sorted({t for ts in KINDS.values() for t in ts}))
     add_db(export)
     export.add_argument("--out", type=Path, required=True, help="output folder")
     export.add_argument("--standard", action="store_true", help="dpo/trl: plain strings, not messages")

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from exports.evals import OPENAI_EVALS_ITEM_KEYS
+
 ROLES = {"system", "user", "assistant", "tool"}
 OPENAI_LINE_KEYS = {"messages", "tools", "parallel_tool_calls"}
 
@@ -125,6 +127,43 @@ def openai_sft(record: dict[str, Any]) -> str | None:
     return problem
 
 
-def shape(record: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+def shape(record: dict[str, Any]) -> tuple[tuple[str, type], ...]:
     """Keys and value types: TRL decides the format from the first row, so every row must match."""
-    return tuple(sorted((key, type(value).__name__) for key, value in record.items()))
+    return tuple((key, type(value)) for key, value in record.items())
+
+
+def openai_evals(record: dict[str, Any]) -> str | None:
+    if set(record) - {"item", "sample"} or not isinstance(record.get("item"), dict):
+        return 'a line must be {"item": {...}} (and optionally "sample")'
+    item = record["item"]
+    if tuple(item) != OPENAI_EVALS_ITEM_KEYS:
+        return (
+            f"item keys {list(item)} differ from {list(OPENAI_EVALS_ITEM_KEYS)} (item_schema needs one shape)"
+        )
+    return _first(
+        _prompt(item["messages"], "item.messages"),
+        None
+        if isinstance(item["reference"], str) and item["reference"].strip()
+        else "item.reference is empty",
+    )
+
+
+def oaieval(record: dict[str, Any]) -> str | None:
+    if set(record) != {"input", "ideal"}:
+        return f"unexpected keys {sorted(record)}"
+    if not isinstance(record["ideal"], str) or not record["ideal"].strip():
+        return "ideal must be non-empty text"
+    return _prompt(record["input"], "input")
+
+
+def promptfoo(record: dict[str, Any]) -> str | None:
+    if not isinstance(record.get("vars"), dict) or not record["vars"]:
+        return "vars must be a non-empty object"
+    assertions = record.get("assert")
+    if not isinstance(assertions, list) or not assertions:
+        return "assert must be a non-empty list"
+    if any(not isinstance(a, dict) or not isinstance(a.get("type"), str) for a in assertions):
+        return "every assertion needs a type"
+    if "expected" in record:
+        return "promptfoo has no 'expected' key: use assert"
+    return None

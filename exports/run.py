@@ -18,7 +18,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from exports import checks, openai, trl, write
+from exports import checks, evals, openai, trl, write
 from exports.select import Selection, SelectionPolicy, best_per_item, labelled_responses, select_preferences
 from exports.split import plan_split
 from labeling.errors import ExportError
@@ -33,6 +33,12 @@ KINDS: dict[str, tuple[str, ...]] = {
     "sft": ("trl", "openai"),
     "kto": ("trl",),
     "reward": ("trl",),
+    "evals": ("openai-evals", "oaieval", "promptfoo"),
+}
+EVAL_BUILDERS = {
+    "openai-evals": evals.openai_evals_record,
+    "oaieval": evals.oaieval_record,
+    "promptfoo": evals.promptfoo_record,
 }
 OPENAI_MINIMUM_EXAMPLES = 10
 
@@ -73,6 +79,8 @@ def _validate(kind: str, target: str, options: ExportOptions) -> None:
         raise ExportError("--prompt-completion applies to sft --target trl only")
     if not 0.0 <= options.eval_fraction < 1.0:
         raise ExportError(f"--eval-fraction must be at least 0 and below 1, got {options.eval_fraction}")
+    if kind == "evals" and options.eval_fraction:
+        raise ExportError("an evals export is an eval set already: --eval-fraction does not apply")
     if options.policy.both_bad == "kto" and kind != "kto":
         raise ExportError("--both-bad kto applies to kto exports only (both answers become negatives)")
 
@@ -95,6 +103,10 @@ def _build(
             Built(trl.reward_record(e), e.item_id, e.pair_id, e.group_key, e.prompt)
             for e in selection.examples
         ], counts
+    if kind == "evals":
+        best = best_per_item(selection.examples)
+        build_eval = EVAL_BUILDERS[target]
+        return [Built(build_eval(e), e.item_id, e.chosen_id, e.group_key, e.prompt) for e in best], counts
     if kind == "sft":
         best = best_per_item(selection.examples)
         counts["items_with_a_chosen_response"] = len(best)
@@ -129,6 +141,9 @@ CHECKS: dict[tuple[str, str], checks.Check] = {
     ("sft", "openai"): checks.openai_sft,
     ("kto", "trl"): checks.trl_kto,
     ("reward", "trl"): checks.trl_reward,
+    ("evals", "openai-evals"): checks.openai_evals,
+    ("evals", "oaieval"): checks.oaieval,
+    ("evals", "promptfoo"): checks.promptfoo,
 }
 
 
@@ -165,17 +180,22 @@ def run_export(
         with store.cursor() as cur:
             summary = log.log_summary(cur)
             votes = log.pair_votes(cur)
-            registered_items = set() if options.allow_eval_overlap else registry.registered_eval_items(cur)
+            registered_items = (
+                set()
+                if options.allow_eval_overlap or kind == "evals"
+                else registry.registered_eval_items(cur)
+            )
         selection = select_preferences(votes, summary["pairs_with_every_judgment_undone"], options.policy)
         built, kind_counts = _build(kind, target, selection, options)
         check_all(kind, target, built)
         splits, split_summary = _split(built, options, registered_items)
+        if kind == "evals":  # the whole file is an eval set
+            splits = {"eval": splits["train"]}
     stem = f"{kind}_{target}"
-    files = (
-        {"train": f"{stem}.jsonl"} if len(splits) == 1 else {name: f"{stem}.{name}.jsonl" for name in splits}
-    )
+    single = len(splits) == 1
+    files = {name: f"{stem}.jsonl" if single else f"{stem}.{name}.jsonl" for name in splits}
     warnings = []
-    if target == "openai" and len(splits["train"]) < OPENAI_MINIMUM_EXAMPLES:
+    if target == "openai" and len(splits.get("train", [])) < OPENAI_MINIMUM_EXAMPLES:
         warnings.append(
             f"OpenAI fine-tuning needs at least {OPENAI_MINIMUM_EXAMPLES} examples; "
             f"the training file has {len(splits['train'])}"
@@ -203,9 +223,10 @@ def run_export(
     write.write_json(out_dir / "manifest.json", manifest)
     write.write_dataset_card(out_dir, manifest)
     with store.transaction() as cur:
-        if "eval" in splits:
+        eval_entries = splits.get("eval", [])
+        if eval_entries:  # an eval set, or an eval split: never to be trained on
             registry.register_eval_items(
-                cur, (entry.item_id for entry in splits["eval"]), export_id=export_id, now=now()
+                cur, (entry.item_id for entry in eval_entries), export_id=export_id, now=now()
             )
         registry.record_export(
             cur,

@@ -97,6 +97,8 @@ class Selection:
 
 def aggregate(votes: tuple[str, ...], policy: SelectionPolicy) -> tuple[str | None, str | None]:
     """(the winning vote, None) or (None, the reason the pair is skipped)."""
+    if len(votes) == 1:  # the common case: one annotator, whose vote is the whole agreement
+        return votes[0], None
     ranked = Counter(votes).most_common()
     winner, count = ranked[0]
     if policy.aggregate == "unanimous" and len(ranked) > 1:

@@ -133,6 +133,9 @@ VARIANTS = [
     ("sft", "openai", {}),
     ("kto", "trl", {}),
     ("reward", "trl", {}),
+    ("evals", "openai-evals", {}),
+    ("evals", "oaieval", {}),
+    ("evals", "promptfoo", {}),
 ]
 
 
@@ -329,3 +332,34 @@ def test_the_dataset_card_names_the_file_for_load_dataset(judged_store: Store, t
     assert card.startswith(
         "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    path: sft_trl.jsonl\n---"
     )
+
+
+def test_an_eval_set_registers_its_items_and_training_exports_keep_them_out(
+    judged_store: Store, tmp_path: Path
+) -> None:
+    evals = run_export(judged_store, tmp_path / "evals", kind="evals", target="promptfoo", now=utc_now)
+    assert evals["files"] == {"eval": "evals_promptfoo.jsonl"}
+    assert (
+        "  - split: eval\n    path: evals_promptfoo.jsonl" in (tmp_path / "evals" / "README.md").read_text()
+    )
+    training = run_export(judged_store, tmp_path / "dpo", kind="dpo", target="trl", now=utc_now)
+    assert training["records"] == 0
+    assert training["split"]["records_excluded_as_eval_items"] == 2
+
+
+def test_openai_eval_lines_share_one_item_shape(judged_store: Store, tmp_path: Path) -> None:
+    run_export(judged_store, tmp_path, kind="evals", target="openai-evals", now=utc_now)
+    shapes = {tuple(r["item"]) for r in read_records(tmp_path / "evals_openai-evals.jsonl")}  # type: ignore[arg-type]
+    assert shapes == {("item_id", "messages", "question", "reference", "rejected")}
+
+
+def test_an_eval_set_cannot_have_an_eval_split(judged_store: Store, tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="eval set already"):
+        run_export(
+            judged_store,
+            tmp_path / "x",
+            kind="evals",
+            target="oaieval",
+            options=ExportOptions(eval_fraction=0.2),
+            now=utc_now,
+        )

@@ -146,7 +146,7 @@ def test_an_export_with_an_eval_split_writes_both_and_registers_eval_items(
     )
     assert overlap["records"] == 40 and overlap["split"]["records_excluded_as_eval_items"] == 0
 
-    again = run_export(
+    run_export(
         store,
         tmp_path / "again",
         kind="dpo",

@@ -89,7 +89,7 @@ def _run_with_store(chosen: cli_settings.Settings, store: Store) -> int:
             print(f"{user.name}\t{user.role.value}")
     elif isinstance(chosen, cli_settings.ExportSettings):
         options = ExportOptions(
-            policy=SelectionPolicy(chosen.aggregate, chosen.min_agreement, chosen.both_bad),
+            policy=SelectionPolicy(chosen.aggregate, chosen.min_agreement, chosen.both_bad, chosen.pairs),
             standard=chosen.standard,
             prompt_completion=chosen.prompt_completion,
             eval_fraction=chosen.eval_fraction,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from exports.run import KINDS
-from exports.select import AGGREGATIONS, BOTH_BAD_POLICIES
+from exports.select import AGGREGATIONS, BOTH_BAD_POLICIES, PAIR_MODES
 from labeling.ingest_formats import FORMATS
 
 DEFAULT_PORT = 7860
@@ -59,6 +59,7 @@ class ExportSettings:
     aggregate: str = "majority"
     min_agreement: float = 0.0
     both_bad: str = "drop"
+    pairs: str = "all"
     eval_fraction: float = 0.0
     seed: int = 0
     allow_eval_overlap: bool = False
@@ -155,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--min-agreement", type=_fraction, default=0.0, help="winner's share of votes, 0-1")
     export.add_argument("--both-bad", default="drop", choices=BOTH_BAD_POLICIES)
     export.add_argument(
+        "--pairs", default="all", choices=PAIR_MODES, help="3+ responses per prompt: which pairs to export"
+    )
+    export.add_argument(
         "--eval-fraction", type=_fraction, default=0.0, help="share of records for an eval split (0-1)"
     )
     export.add_argument("--seed", type=int, default=0, help="seed of the train/eval split")
@@ -195,6 +199,7 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
             args.aggregate,
             args.min_agreement,
             args.both_bad,
+            args.pairs,
             args.eval_fraction,
             args.seed,
             args.allow_eval_overlap,

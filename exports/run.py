@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from exports import checks, evals, openai, trl, write
-from exports.select import Selection, SelectionPolicy, best_per_item, labelled_responses, select_preferences
+from exports.select import (
+    Selection,
+    SelectionPolicy,
+    best_per_item,
+    labelled_responses,
+    ranked_pairs,
+    select_preferences,
+)
 from exports.split import plan_split
 from labeling.errors import ExportError
 from labeling.models import Message, Role
@@ -186,6 +193,7 @@ def run_export(
                 else registry.registered_eval_items(cur)
             )
         selection = select_preferences(votes, summary["pairs_with_every_judgment_undone"], options.policy)
+        selection.examples = ranked_pairs(selection.examples, options.policy.pairs)
         built, kind_counts = _build(kind, target, selection, options)
         check_all(kind, target, built)
         splits, split_summary = _split(built, options, registered_items)

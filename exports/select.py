@@ -31,6 +31,7 @@ from store.judgments import PairVotes
 SKIP_REASONS = ("tie", "both_bad", "annotators_disagree", "below_min_agreement", "undone")
 AGGREGATIONS = ("majority", "unanimous")
 BOTH_BAD_POLICIES = ("drop", "kto")
+PAIR_MODES = ("all", "best-worst", "adjacent")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class SelectionPolicy:
     aggregate: str = "majority"
     min_agreement: float = 0.0
     both_bad: str = "drop"
+    pairs: str = "all"  # with 3+ responses per prompt: every decided pair, or pairs from the ranking
 
     def __post_init__(self) -> None:
         if self.aggregate not in AGGREGATIONS:
@@ -46,6 +48,8 @@ class SelectionPolicy:
             raise ExportError(f"--min-agreement must be between 0 and 1, got {self.min_agreement}")
         if self.both_bad not in BOTH_BAD_POLICIES:
             raise ExportError(f"unknown both-bad policy {self.both_bad!r} (use drop or kto)")
+        if self.pairs not in PAIR_MODES:
+            raise ExportError(f"unknown pairs mode {self.pairs!r} (use {', '.join(PAIR_MODES)})")
 
     def describe(self) -> dict[str, object]:
         return {
@@ -53,6 +57,7 @@ class SelectionPolicy:
             "min_agreement": self.min_agreement,
             "ties": "drop",
             "both_bad": self.both_bad,
+            "pairs": self.pairs,
             "votes": "one per annotator: their latest judgment in force; undone/superseded are not votes",
         }
 
@@ -199,3 +204,64 @@ def labelled_responses(selection: Selection) -> tuple[list[LabelledResponse], in
         add(negative)
     kept = [label for rid, label in labels.items() if rid not in conflicting]
     return kept, len(conflicting)
+
+
+def ranked_pairs(examples: list[PreferenceExample], mode: str) -> list[PreferenceExample]:
+    """Pairs from each prompt's ranking, for prompts with three or more responses.
+
+    `all` keeps every decided pair. Otherwise responses are ranked by Copeland score (decided
+    wins minus losses within the prompt); `best-worst` keeps one pair, the top over the bottom,
+    and `adjacent` one pair per neighbouring ranks; responses with equal scores are not paired.
+    A derived pair may not have been judged head to head: its pair_id says `ranked:`.
+
+        >>> from labeling.models import Message, Role
+        >>> p = (Message(Role.USER, "q"),)
+        >>> won = [PreferenceExample(f"p{n}", "i", "g", p, w, l, w, l, 1, 1)
+        ...        for n, (w, l) in enumerate([("A", "B"), ("B", "C"), ("A", "C")])]
+        >>> [(e.chosen, e.rejected) for e in ranked_pairs(won, "best-worst")]
+        [('A', 'C')]
+        >>> [(e.chosen, e.rejected) for e in ranked_pairs(won, "adjacent")]
+        [('A', 'B'), ('B', 'C')]
+    """
+    if mode == "all":
+        return examples
+    by_item: dict[str, list[PreferenceExample]] = defaultdict(list)
+    for example in examples:
+        by_item[example.item_id].append(example)
+    result: list[PreferenceExample] = []
+    for item_examples in by_item.values():
+        score: Counter[str] = Counter()
+        text: dict[str, str] = {}
+        for e in item_examples:
+            score[e.chosen_id] += 1
+            score[e.rejected_id] -= 1
+            text[e.chosen_id], text[e.rejected_id] = e.chosen, e.rejected
+        ranking = sorted(score, key=lambda rid: (-score[rid], rid))
+        if len(ranking) <= 2:
+            result.extend(item_examples)
+            continue
+        steps = (
+            [(ranking[0], ranking[-1])]
+            if mode == "best-worst"
+            else list(zip(ranking, ranking[1:], strict=False))
+        )
+        first = item_examples[0]
+        votes = sum(e.votes for e in item_examples)
+        votes_for = sum(e.votes_for for e in item_examples)
+        for better, worse in steps:
+            if score[better] > score[worse]:
+                result.append(
+                    PreferenceExample(
+                        f"ranked:{better}>{worse}",
+                        first.item_id,
+                        first.group_key,
+                        first.prompt,
+                        text[better],
+                        text[worse],
+                        better,
+                        worse,
+                        votes_for,
+                        votes,
+                    )
+                )
+    return result

@@ -7,7 +7,14 @@ import importlib
 
 import pytest
 
-MODULES = ["exports.select", "exports.trl", "exports.openai", "apps.gradio_app.present"]
+MODULES = [
+    "exports.select",
+    "exports.trl",
+    "exports.openai",
+    "exports.evals",
+    "exports.split",
+    "apps.gradio_app.present",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -363,3 +363,45 @@ def test_an_eval_set_cannot_have_an_eval_split(judged_store: Store, tmp_path: Pa
             options=ExportOptions(eval_fraction=0.2),
             now=utc_now,
         )
+
+
+def test_pairs_from_the_ranking_of_three_responses(store: Store, tmp_path: Path) -> None:
+    record = {
+        "id": "three",
+        "prompt": "Best refund answer?",
+        "responses": [
+            {"model": "a", "content": "Refunded in full today."},
+            {"model": "b", "content": "Refunds take 14 days."},
+            {"model": "c", "content": "No refunds."},
+        ],
+    }
+    import_files(store, [write_jsonl(tmp_path / "three.jsonl", [record])], dataset="r")
+    with store.cursor() as cur:
+        ids = dict(cur.execute("SELECT model, id FROM responses").fetchall())
+        pairs = cur.execute("SELECT id, response_a_id, response_b_id FROM pairs").fetchall()
+    rank = {ids["a"]: 0, ids["b"]: 1, ids["c"]: 2}
+    for n, (pair_id, x, y) in enumerate(pairs):
+        record_pair_judgment(
+            store,
+            judgment_id=f"judgment-r{n:03d}",
+            annotator="ana",
+            pair_id=pair_id,
+            left_id=x,
+            right_id=y,
+            verdict="left" if rank[x] < rank[y] else "right",
+            now=utc_now,
+        )
+    chosen_rejected = {}
+    for mode in ("all", "best-worst", "adjacent"):
+        options = ExportOptions(policy=SelectionPolicy(pairs=mode))
+        run_export(store, tmp_path / mode, kind="dpo", target="trl", options=options, now=utc_now)
+        chosen_rejected[mode] = sorted(
+            (r["chosen"][0]["content"], r["rejected"][0]["content"])  # type: ignore[index]
+            for r in read_records(tmp_path / mode / "dpo_trl.jsonl")
+        )
+    assert len(chosen_rejected["all"]) == 3
+    assert chosen_rejected["best-worst"] == [("Refunded in full today.", "No refunds.")]
+    assert chosen_rejected["adjacent"] == [
+        ("Refunded in full today.", "Refunds take 14 days."),
+        ("Refunds take 14 days.", "No refunds."),
+    ]

@@ -95,6 +95,8 @@ def _run_with_store(chosen: cli_settings.Settings, store: Store) -> int:
             eval_fraction=chosen.eval_fraction,
             seed=chosen.seed,
             allow_eval_overlap=chosen.allow_eval_overlap,
+            max_tokens=chosen.max_tokens,
+            tokenizer=chosen.tokenizer,
         )
         manifest = run_export(
             store, chosen.out, kind=chosen.kind, target=chosen.target, options=options, now=utc_now
@@ -103,6 +105,10 @@ def _run_with_store(chosen: cli_settings.Settings, store: Store) -> int:
         written = ", ".join(str(chosen.out / name) for name in manifest["files"].values())
         print(f"wrote {manifest['records']} record(s) to {written}")
         print(f"  skipped pairs: {skipped}; manifest: {chosen.out / 'manifest.json'}")
+        if manifest["limits"].get("over_max_tokens"):
+            print(
+                f"  dropped {manifest['limits']['over_max_tokens']} record(s) over {chosen.max_tokens} tokens"
+            )
         excluded = manifest["split"]["records_excluded_as_eval_items"]
         if excluded:
             print(f"  kept out {excluded} record(s) of items that earlier exports put in an eval split")

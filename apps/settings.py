@@ -63,6 +63,8 @@ class ExportSettings:
     eval_fraction: float = 0.0
     seed: int = 0
     allow_eval_overlap: bool = False
+    max_tokens: int | None = None
+    tokenizer: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--allow-eval-overlap", action="store_true", help="train on items that earlier exports put in eval"
     )
+    export.add_argument("--max-tokens", type=int, help="drop (and count) records longer than this")
+    export.add_argument(
+        "--tokenizer",
+        type=Path,
+        help="a local tokenizer.json (or its folder) for --max-tokens; default tiktoken",
+    )
 
     stats = commands.add_parser("stats", help="counts of items, responses and judgments")
     add_db(stats)
@@ -203,6 +211,8 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
             args.eval_fraction,
             args.seed,
             args.allow_eval_overlap,
+            args.max_tokens,
+            args.tokenizer,
         )
     if args.command == "stats":
         return StatsSettings(args.db, args.as_json)

@@ -28,6 +28,7 @@ from exports.select import (
     select_preferences,
 )
 from exports.split import plan_split
+from exports.tokens import local_counter, tiktoken_counter
 from labeling.errors import ExportError
 from labeling.models import Message, Role
 from labeling.perf import gc_paused
@@ -58,6 +59,8 @@ class ExportOptions:
     eval_fraction: float = 0.0  # share of records for an eval split, by whole clusters
     seed: int = 0
     allow_eval_overlap: bool = False  # train on items registered as eval items by earlier exports
+    max_tokens: int | None = None  # drop (and count) longer records
+    tokenizer: Path | None = None  # a local tokenizer for max_tokens; tiktoken o200k_base otherwise
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class Built:
     origin: str  # the pair or response the record came from, named when a check fails
     group_key: str
     prompt: tuple[Message, ...]
+    answers: tuple[str, ...]  # the answer text(s) the record trains or grades, for token limits
 
 
 def _user_text(prompt: tuple[Message, ...]) -> str:
@@ -86,6 +90,8 @@ def _validate(kind: str, target: str, options: ExportOptions) -> None:
         raise ExportError("--prompt-completion applies to sft --target trl only")
     if not 0.0 <= options.eval_fraction < 1.0:
         raise ExportError(f"--eval-fraction must be at least 0 and below 1, got {options.eval_fraction}")
+    if options.max_tokens is not None and options.max_tokens < 1:
+        raise ExportError(f"--max-tokens must be a positive number, got {options.max_tokens}")
     if kind == "evals" and options.eval_fraction:
         raise ExportError("an evals export is an eval set already: --eval-fraction does not apply")
     if options.policy.both_bad == "kto" and kind != "kto":
@@ -103,23 +109,27 @@ def _build(
             else (lambda e: trl.dpo_record(e, standard=options.standard))
         )
         return [
-            Built(build(e), e.item_id, e.pair_id, e.group_key, e.prompt) for e in selection.examples
+            Built(build(e), e.item_id, e.pair_id, e.group_key, e.prompt, (e.chosen, e.rejected))
+            for e in selection.examples
         ], counts
     if kind == "reward":
         return [
-            Built(trl.reward_record(e), e.item_id, e.pair_id, e.group_key, e.prompt)
+            Built(trl.reward_record(e), e.item_id, e.pair_id, e.group_key, e.prompt, (e.chosen, e.rejected))
             for e in selection.examples
         ], counts
     if kind == "evals":
         best = best_per_item(selection.examples)
         build_eval = EVAL_BUILDERS[target]
-        return [Built(build_eval(e), e.item_id, e.chosen_id, e.group_key, e.prompt) for e in best], counts
+        return [
+            Built(build_eval(e), e.item_id, e.chosen_id, e.group_key, e.prompt, (e.chosen,)) for e in best
+        ], counts
     if kind == "sft":
         best = best_per_item(selection.examples)
         counts["items_with_a_chosen_response"] = len(best)
         if target == "openai":
             return [
-                Built(openai.sft_record(e), e.item_id, e.chosen_id, e.group_key, e.prompt) for e in best
+                Built(openai.sft_record(e), e.item_id, e.chosen_id, e.group_key, e.prompt, (e.chosen,))
+                for e in best
             ], counts
         return [
             Built(
@@ -128,6 +138,7 @@ def _build(
                 e.chosen_id,
                 e.group_key,
                 e.prompt,
+                (e.chosen,),
             )
             for e in best
         ], counts
@@ -136,7 +147,14 @@ def _build(
     counts["desirable"] = sum(label.label for label in labels)
     counts["undesirable"] = len(labels) - counts["desirable"]
     return [
-        Built(trl.kto_record(label), label.item_id, label.response_id, label.group_key, label.prompt)
+        Built(
+            trl.kto_record(label),
+            label.item_id,
+            label.response_id,
+            label.group_key,
+            label.prompt,
+            (label.completion,),
+        )
         for label in labels
     ], counts
 
@@ -196,6 +214,7 @@ def run_export(
         selection.examples = ranked_pairs(selection.examples, options.policy.pairs)
         built, kind_counts = _build(kind, target, selection, options)
         check_all(kind, target, built)
+        built, limits = _limit_tokens(built, options)
         splits, split_summary = _split(built, options, registered_items)
         if kind == "evals":  # the whole file is an eval set
             splits = {"eval": splits["train"]}
@@ -218,6 +237,7 @@ def run_export(
         "selection": options.policy.describe(),
         "format": {"standard": options.standard, "prompt_completion": options.prompt_completion},
         "split": split_summary,
+        "limits": limits,
         "counts": kind_counts,
         "judgments": summary,
         "store": store.path,
@@ -246,6 +266,22 @@ def run_export(
             now=now(),
         )
     return manifest
+
+
+def _limit_tokens(built: list[Built], options: ExportOptions) -> tuple[list[Built], dict[str, Any]]:
+    if options.max_tokens is None:
+        return built, {"max_tokens": None}
+    counter = local_counter(options.tokenizer) if options.tokenizer else tiktoken_counter()
+    kept = [
+        entry
+        for entry in built
+        if counter.record((m.content for m in entry.prompt), entry.answers) <= options.max_tokens
+    ]
+    return kept, {
+        "max_tokens": options.max_tokens,
+        "tokenizer": counter.name,
+        "over_max_tokens": len(built) - len(kept),
+    }
 
 
 def _split(

@@ -405,3 +405,62 @@ def test_pairs_from_the_ranking_of_three_responses(store: Store, tmp_path: Path)
         ("Refunded in full today.", "Refunds take 14 days."),
         ("Refunds take 14 days.", "No refunds."),
     ]
+
+
+def test_max_tokens_drops_long_records_with_a_local_tokenizer(judged_store: Store, tmp_path: Path) -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    words = {"[UNK]": 0}
+    core = Tokenizer(models.WordLevel(vocab=words, unk_token="[UNK]"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    core.save(str(tmp_path / "tokenizer.json"))
+    everything = run_export(
+        judged_store,
+        tmp_path / "all",
+        kind="dpo",
+        target="trl",
+        options=ExportOptions(max_tokens=1000, tokenizer=tmp_path),
+        now=utc_now,
+    )
+    assert everything["records"] == 2 and everything["limits"]["over_max_tokens"] == 0
+    # The multi-turn record has four prompt messages (4 x 4 framing tokens alone); the other one.
+    short = run_export(
+        judged_store,
+        tmp_path / "short",
+        kind="dpo",
+        target="trl",
+        options=ExportOptions(max_tokens=30, tokenizer=tmp_path / "tokenizer.json"),
+        now=utc_now,
+    )
+    assert short["records"] == 1 and short["limits"]["over_max_tokens"] == 1
+    assert short["limits"]["tokenizer"].endswith("tokenizer.json")
+    assert "royalty" in (tmp_path / "short" / "dpo_trl.jsonl").read_text()
+
+
+def test_max_tokens_without_a_vocabulary_says_what_to_do(
+    judged_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tiktoken
+
+    def offline(name: str) -> None:
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(tiktoken, "get_encoding", offline)
+    with pytest.raises(ExportError, match="pass --tokenizer DIR"):
+        run_export(
+            judged_store,
+            tmp_path / "x",
+            kind="sft",
+            target="openai",
+            options=ExportOptions(max_tokens=50),
+            now=utc_now,
+        )
+    with pytest.raises(ExportError, match="no tokenizer.json"):
+        run_export(
+            judged_store,
+            tmp_path / "y",
+            kind="sft",
+            target="openai",
+            options=ExportOptions(max_tokens=50, tokenizer=tmp_path / "missing"),
+            now=utc_now,
+        )

@@ -10,8 +10,10 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from apps import settings as cli_settings
+from exports import preview, write
 from exports.run import ExportOptions, run_export
 from exports.select import SelectionPolicy
 from labeling import users
@@ -60,6 +62,16 @@ def _print_stats(stats: dict[str, object]) -> None:
     assert isinstance(annotators, dict)
     for name, counts in annotators.items():
         print(f"  {name:<20} {counts['judgments']}")
+
+
+def _print_preview(chosen: cli_settings.ExportSettings, manifest: dict[str, Any]) -> None:
+    """The first records as the trainer will see them, through the given chat template."""
+    template = preview.load_template(chosen.chat_template, chosen.tokenizer)
+    first_file = chosen.out / next(iter(manifest["files"].values()))
+    for number, record in enumerate(write.read_jsonl_head(first_file, chosen.preview), start=1):
+        for label, text in preview.render_record(record, template):
+            print(f"\n----- record {number} · {label} " + "-" * 40)
+            print(text, end="" if text.endswith("\n") else "\n")
 
 
 def run(chosen: cli_settings.Settings) -> int:
@@ -112,6 +124,8 @@ def _run_with_store(chosen: cli_settings.Settings, store: Store) -> int:
         excluded = manifest["split"]["records_excluded_as_eval_items"]
         if excluded:
             print(f"  kept out {excluded} record(s) of items that earlier exports put in an eval split")
+        if chosen.preview:
+            _print_preview(chosen, manifest)
         for warning in manifest["warnings"]:
             print(f"warning: {warning}", file=sys.stderr)
     elif isinstance(chosen, cli_settings.StatsSettings):

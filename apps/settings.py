@@ -65,6 +65,8 @@ class ExportSettings:
     allow_eval_overlap: bool = False
     max_tokens: int | None = None
     tokenizer: Path | None = None
+    preview: int = 0
+    chat_template: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -169,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--max-tokens", type=int, help="drop (and count) records longer than this")
     export.add_argument(
+        "--preview", type=int, default=0, metavar="N", help="print N records through a chat template"
+    )
+    export.add_argument("--chat-template", type=Path, help="a Jinja chat template file for --preview")
+    export.add_argument(
         "--tokenizer",
         type=Path,
         help="a local tokenizer.json (or its folder) for --max-tokens; default tiktoken",
@@ -213,6 +219,8 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
             args.allow_eval_overlap,
             args.max_tokens,
             args.tokenizer,
+            args.preview,
+            args.chat_template,
         )
     if args.command == "stats":
         return StatsSettings(args.db, args.as_json)

@@ -93,3 +93,14 @@ def write_dataset_card(out_dir: Path, manifest: dict[str, Any]) -> None:
         selection=selection,
     )
     _atomic_write(out_dir / "README.md", [card])
+
+
+def read_jsonl_head(path: Path, count: int) -> list[dict[str, Any]]:
+    """The first `count` records of a JSONL file this module wrote (for previews)."""
+    records: list[dict[str, Any]] = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if len(records) >= count:
+                break
+            records.append(json.loads(line))
+    return records

@@ -138,3 +138,54 @@ def test_a_store_in_use_is_named_with_its_pid(tmp_path: Path, data: Path) -> Non
         assert result.returncode == 1
         assert f"in use by process {holder.pid}" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_export_with_a_split_and_a_preview(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from labeling.desk import Desk, ShownPair
+
+    db = tmp_path / "s.duckdb"
+    main(["import", str(write_jsonl(tmp_path / "m.jsonl", support_records(20))), "--db", str(db)])
+    store = open_store(db)
+    desk = Desk(store)
+    while (showing := desk.next_showing("ana")) is not None:
+        desk.submit("ana", ShownPair.of(showing), "tie" if showing.item.id.endswith("7") else "left")
+    store.close()
+    template = tmp_path / "chatml.jinja"
+    template.write_text("{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}")
+    capsys.readouterr()
+    code, out, _ = run(
+        capsys,
+        "export",
+        "sft",
+        "--target",
+        "trl",
+        "--db",
+        str(db),
+        "--out",
+        str(tmp_path / "o"),
+        "--eval-fraction",
+        "0.25",
+        "--seed",
+        "2",
+        "--preview",
+        "2",
+        "--chat-template",
+        str(template),
+    )
+    assert code == 0
+    assert "wrote 18 record(s)" in out and "sft_trl.train.jsonl" in out and "sft_trl.eval.jsonl" in out
+    assert out.count("----- record") == 2 and "<|assistant|>" in out
+    code, _, err = run(
+        capsys,
+        "export",
+        "sft",
+        "--target",
+        "trl",
+        "--db",
+        str(db),
+        "--out",
+        str(tmp_path / "p"),
+        "--preview",
+        "1",
+    )
+    assert code == 1 and "--preview needs a chat template" in err

@@ -109,6 +109,8 @@ def _run_with_store(chosen: cli_settings.Settings, store: Store) -> int:
             allow_eval_overlap=chosen.allow_eval_overlap,
             max_tokens=chosen.max_tokens,
             tokenizer=chosen.tokenizer,
+            parquet=chosen.parquet,
+            save_to_disk=chosen.save_to_disk,
         )
         manifest = run_export(
             store, chosen.out, kind=chosen.kind, target=chosen.target, options=options, now=utc_now
@@ -124,7 +126,9 @@ def _run_with_store(chosen: cli_settings.Settings, store: Store) -> int:
         excluded = manifest["split"]["records_excluded_as_eval_items"]
         if excluded:
             print(f"  kept out {excluded} record(s) of items that earlier exports put in an eval split")
-        if chosen.preview:
+        if chosen.preview and chosen.parquet:
+            print("(no preview of Parquet files: export JSONL to preview)", file=sys.stderr)
+        elif chosen.preview:
             _print_preview(chosen, manifest)
         for warning in manifest["warnings"]:
             print(f"warning: {warning}", file=sys.stderr)

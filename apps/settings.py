@@ -67,6 +67,8 @@ class ExportSettings:
     tokenizer: Path | None = None
     preview: int = 0
     chat_template: Path | None = None
+    parquet: bool = False
+    save_to_disk: bool = False
 
 
 @dataclass(frozen=True)
@@ -174,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--preview", type=int, default=0, metavar="N", help="print N records through a chat template"
     )
     export.add_argument("--chat-template", type=Path, help="a Jinja chat template file for --preview")
+    export.add_argument("--parquet", action="store_true", help="TRL targets: write Parquet instead of JSONL")
+    export.add_argument(
+        "--save-to-disk",
+        action="store_true",
+        help="also save a datasets.DatasetDict in DIR/hf_dataset (trl extra)",
+    )
     export.add_argument(
         "--tokenizer",
         type=Path,
@@ -221,6 +229,8 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
             args.tokenizer,
             args.preview,
             args.chat_template,
+            args.parquet,
+            args.save_to_disk,
         )
     if args.command == "stats":
         return StatsSettings(args.db, args.as_json)

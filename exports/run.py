@@ -59,6 +59,8 @@ class ExportOptions:
     eval_fraction: float = 0.0  # share of records for an eval split, by whole clusters
     seed: int = 0
     allow_eval_overlap: bool = False  # train on items registered as eval items by earlier exports
+    parquet: bool = False  # write .parquet files instead of .jsonl (TRL targets)
+    save_to_disk: bool = False  # also save a datasets.DatasetDict under DIR/hf_dataset
     max_tokens: int | None = None  # drop (and count) longer records
     tokenizer: Path | None = None  # a local tokenizer for max_tokens; tiktoken o200k_base otherwise
 
@@ -92,6 +94,8 @@ def _validate(kind: str, target: str, options: ExportOptions) -> None:
         raise ExportError(f"--eval-fraction must be at least 0 and below 1, got {options.eval_fraction}")
     if options.max_tokens is not None and options.max_tokens < 1:
         raise ExportError(f"--max-tokens must be a positive number, got {options.max_tokens}")
+    if options.parquet and target != "trl":
+        raise ExportError(f"--parquet applies to TRL targets; {target} takes JSONL")
     if kind == "evals" and options.eval_fraction:
         raise ExportError("an evals export is an eval set already: --eval-fraction does not apply")
     if options.policy.both_bad == "kto" and kind != "kto":
@@ -219,8 +223,8 @@ def run_export(
         if kind == "evals":  # the whole file is an eval set
             splits = {"eval": splits["train"]}
     stem = f"{kind}_{target}"
-    single = len(splits) == 1
-    files = {name: f"{stem}.jsonl" if single else f"{stem}.{name}.jsonl" for name in splits}
+    single, suffix = len(splits) == 1, "parquet" if options.parquet else "jsonl"
+    files = {name: f"{stem}.{suffix}" if single else f"{stem}.{name}.{suffix}" for name in splits}
     warnings = []
     if target == "openai" and len(splits.get("train", [])) < OPENAI_MINIMUM_EXAMPLES:
         warnings.append(
@@ -247,7 +251,12 @@ def run_export(
         "warnings": warnings,
     }
     for name, entries in splits.items():
-        write.write_jsonl(out_dir / files[name], (entry.record for entry in entries))
+        if options.parquet:
+            write.write_parquet(out_dir / files[name], [entry.record for entry in entries])
+        else:
+            write.write_jsonl(out_dir / files[name], (entry.record for entry in entries))
+    if options.save_to_disk:
+        manifest["saved_to_disk"] = str(write.save_to_disk(out_dir, files).relative_to(out_dir))
     write.write_json(out_dir / "manifest.json", manifest)
     write.write_dataset_card(out_dir, manifest)
     with store.transaction() as cur:

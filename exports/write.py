@@ -104,3 +104,32 @@ def read_jsonl_head(path: Path, count: int) -> list[dict[str, Any]]:
                 break
             records.append(json.loads(line))
     return records
+
+
+def write_parquet(path: Path, records: list[dict[str, Any]]) -> None:
+    """Records as one Parquet file (TRL records only: uniform message structs, no ragged keys)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        pq.write_table(pa.Table.from_pylist(records), temporary)
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise ExportError(f"could not write {path}: {exc.strerror or exc}") from exc
+
+
+def save_to_disk(out_dir: Path, files: dict[str, str]) -> Path:
+    """The export as a `datasets.DatasetDict` saved with save_to_disk (needs the trl extra)."""
+    try:
+        import datasets
+    except ImportError:
+        raise ExportError("--save-to-disk needs the datasets library: pip install 'prefdesk[trl]'") from None
+    builder = "parquet" if next(iter(files.values())).endswith(".parquet") else "json"
+    loaded = datasets.load_dataset(
+        builder, data_files={split: str(out_dir / name) for split, name in files.items()}
+    )
+    target = out_dir / "hf_dataset"
+    loaded.save_to_disk(str(target))
+    return target

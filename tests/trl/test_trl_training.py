@@ -254,3 +254,18 @@ def test_load_dataset_gives_train_and_eval_splits_that_share_no_prompt(tmp_path:
     assert len(splits["eval"]) >= 10
     prompts = {name: {str(row["prompt"]) for row in splits[name]} for name in splits}
     assert not prompts["train"] & prompts["eval"]
+
+
+def test_save_to_disk_round_trips(exported: dict[str, Path], tmp_path: Path) -> None:
+    store = open_store(":memory:")
+    import_files(store, [demo_dataset_path()], dataset="demo")
+    desk = Desk(store, rng=random.Random(1))
+    while (showing := desk.next_showing("ana")) is not None:
+        desk.submit("ana", ShownPair.of(showing), "right")
+    options = ExportOptions(parquet=True, save_to_disk=True, eval_fraction=0.2, seed=1)
+    manifest = run_export(store, tmp_path / "kto", kind="kto", target="trl", options=options, now=utc_now)
+    store.close()
+    saved = datasets.load_from_disk(str(tmp_path / "kto" / manifest["saved_to_disk"]))
+    assert sorted(saved) == ["eval", "train"]
+    assert len(saved["train"]) + len(saved["eval"]) == manifest["records"]
+    assert set(saved["train"].column_names) == {"prompt", "completion", "label"}

@@ -464,3 +464,31 @@ def test_max_tokens_without_a_vocabulary_says_what_to_do(
             options=ExportOptions(max_tokens=50, tokenizer=tmp_path / "missing"),
             now=utc_now,
         )
+
+
+def test_parquet_holds_the_same_records_as_jsonl(judged_store: Store, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    run_export(judged_store, tmp_path / "j", kind="kto", target="trl", now=utc_now)
+    manifest = run_export(
+        judged_store,
+        tmp_path / "p",
+        kind="kto",
+        target="trl",
+        options=ExportOptions(parquet=True),
+        now=utc_now,
+    )
+    assert manifest["files"] == {"train": "kto_trl.parquet"}
+    assert pq.read_table(tmp_path / "p" / "kto_trl.parquet").to_pylist() == read_records(
+        tmp_path / "j" / "kto_trl.jsonl"
+    )
+    assert "path: kto_trl.parquet" in (tmp_path / "p" / "README.md").read_text()
+    with pytest.raises(ExportError, match="--parquet applies to TRL targets"):
+        run_export(
+            judged_store,
+            tmp_path / "o",
+            kind="sft",
+            target="openai",
+            options=ExportOptions(parquet=True),
+            now=utc_now,
+        )

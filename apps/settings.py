@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from exports.run import KINDS
-from exports.select import AGGREGATIONS, BOTH_BAD_POLICIES, PAIR_MODES
+from exports.select import AGGREGATIONS, BOTH_BAD_POLICIES, PAIR_MODES, TIE_POLICIES
 from labeling.ingest_formats import FORMATS
 
 DEFAULT_PORT = 7860
@@ -160,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--aggregate", default="majority", choices=AGGREGATIONS)
     export.add_argument("--min-agreement", type=_fraction, default=0.0, help="winner's share of votes, 0-1")
+    export.add_argument("--ties", default="drop", choices=TIE_POLICIES, help="pairs whose verdict is a tie")
     export.add_argument("--both-bad", default="drop", choices=BOTH_BAD_POLICIES)
     export.add_argument(
         "--pairs", default="all", choices=PAIR_MODES, help="3+ responses per prompt: which pairs to export"

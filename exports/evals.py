@@ -2,7 +2,7 @@
 reference. Targets: the OpenAI Evals API, classic openai/evals, promptfoo.
 
 >>> from labeling.models import Message, Role
->>> example = PreferenceExample("p", "i", "g", (Message(Role.USER, "Hi?"),), "Hello!", "No.", "a", "b", 2, 2)
+>>> example = Target("nw/1", "g", (Message(Role.USER, "Hi?"),), "Hello!", "r1", "preference", 1.0, "No.")
 >>> openai_evals_record(example)["item"]["reference"]
 'Hello!'
 >>> oaieval_record(example)
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from exports.select import PreferenceExample
+from exports.select import Target
 from exports.trl import chat
 from labeling.models import Role
 
@@ -26,11 +26,11 @@ RUBRIC = (
 OPENAI_EVALS_ITEM_KEYS = ("item_id", "messages", "question", "reference", "rejected")
 
 
-def _question(example: PreferenceExample) -> str:
+def _question(example: Target) -> str:
     return next(m.content for m in reversed(example.prompt) if m.role is Role.USER)
 
 
-def openai_evals_record(example: PreferenceExample) -> dict[str, Any]:
+def openai_evals_record(example: Target) -> dict[str, Any]:
     """`{"item": {...}}` with the same keys on every line, so one item_schema fits them all:
     `{{item.question}}` or `{{item.messages}}` to sample, `{{item.reference}}` for graders."""
     return {
@@ -38,23 +38,28 @@ def openai_evals_record(example: PreferenceExample) -> dict[str, Any]:
             "item_id": example.item_id,
             "messages": chat(example.prompt),
             "question": _question(example),
-            "reference": example.chosen,
-            "rejected": example.rejected,
+            "reference": example.answer,
+            "rejected": example.worse,
         }
     }
 
 
-def oaieval_record(example: PreferenceExample) -> dict[str, Any]:
+def oaieval_record(example: Target) -> dict[str, Any]:
     """A classic openai/evals sample: chat `input` and the `ideal` answer."""
-    return {"input": chat(example.prompt), "ideal": example.chosen}
+    return {"input": chat(example.prompt), "ideal": example.answer}
 
 
-def promptfoo_record(example: PreferenceExample) -> dict[str, Any]:
+def promptfoo_record(example: Target) -> dict[str, Any]:
     """A promptfoo test case: `vars` for the prompt template, an `llm-rubric` assertion against
     the reference reply, and where it came from in `metadata`."""
     return {
         "description": f"{example.item_id}: {_question(example)[:60]}",
         "vars": {"question": _question(example), "messages": chat(example.prompt)},
-        "assert": [{"type": "llm-rubric", "value": RUBRIC.format(reference=example.chosen)}],
-        "metadata": {"item_id": example.item_id, "reference": example.chosen, "agreement": example.agreement},
+        "assert": [{"type": "llm-rubric", "value": RUBRIC.format(reference=example.answer)}],
+        "metadata": {
+            "item_id": example.item_id,
+            "reference": example.answer,
+            "source": example.source,
+            "agreement": example.agreement,
+        },
     }

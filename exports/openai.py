@@ -6,7 +6,7 @@ FineTunePreferenceRequestInput). Only documented keys are written.
 >>> record = dpo_record(example)
 >>> record["input"], record["non_preferred_output"]
 ({'messages': [{'role': 'user', 'content': 'Hi?'}]}, [{'role': 'assistant', 'content': 'No.'}])
->>> sft_record(example)
+>>> sft_record(Target("i", "g", example.prompt, "Hello!", "a", "preference", 1.0))
 {'messages': [{'role': 'user', 'content': 'Hi?'}, {'role': 'assistant', 'content': 'Hello!', 'weight': 1}]}
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from exports.select import PreferenceExample
+from exports.select import PreferenceExample, Target
 from exports.trl import assistant, chat
 from labeling.models import Role
 
@@ -28,13 +28,13 @@ def dpo_record(example: PreferenceExample) -> dict[str, Any]:
     }
 
 
-def sft_record(example: PreferenceExample) -> dict[str, Any]:
+def sft_record(target: Target) -> dict[str, Any]:
     """Chat line: earlier assistant turns are context (`weight: 0`), the chosen answer is trained
     (`weight: 1`). OpenAI trains every assistant message by default, hence the explicit zeros."""
     messages: list[dict[str, Any]] = []
-    for message in example.prompt:
+    for message in target.prompt:
         entry: dict[str, Any] = message.to_dict()
         if message.role is Role.ASSISTANT:
             entry["weight"] = 0
         messages.append(entry)
-    return {"messages": [*messages, {**assistant(example.chosen), "weight": 1}]}
+    return {"messages": [*messages, {**assistant(target.answer), "weight": 1}]}

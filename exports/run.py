@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,9 @@ from exports import checks, evals, openai, trl, write
 from exports.select import (
     Selection,
     SelectionPolicy,
-    best_per_item,
+    Target,
     labelled_responses,
+    preferred_targets,
     ranked_pairs,
     select_preferences,
 )
@@ -121,30 +123,19 @@ def _build(
             Built(trl.reward_record(e), e.item_id, e.pair_id, e.group_key, e.prompt, (e.chosen, e.rejected))
             for e in selection.examples
         ], counts
-    if kind == "evals":
-        best = best_per_item(selection.examples)
-        build_eval = EVAL_BUILDERS[target]
+    if kind in ("evals", "sft"):
+        targets = preferred_targets(selection.examples)
+        counts["items_with_a_target"] = len(targets)
+        build_target: Callable[[Target], dict[str, Any]]
+        if kind == "evals":
+            build_target = EVAL_BUILDERS[target]
+        elif target == "openai":
+            build_target = openai.sft_record
+        else:
+            build_target = partial(trl.sft_record, prompt_completion=options.prompt_completion)
         return [
-            Built(build_eval(e), e.item_id, e.chosen_id, e.group_key, e.prompt, (e.chosen,)) for e in best
-        ], counts
-    if kind == "sft":
-        best = best_per_item(selection.examples)
-        counts["items_with_a_chosen_response"] = len(best)
-        if target == "openai":
-            return [
-                Built(openai.sft_record(e), e.item_id, e.chosen_id, e.group_key, e.prompt, (e.chosen,))
-                for e in best
-            ], counts
-        return [
-            Built(
-                trl.sft_record(e, prompt_completion=options.prompt_completion),
-                e.item_id,
-                e.chosen_id,
-                e.group_key,
-                e.prompt,
-                (e.chosen,),
-            )
-            for e in best
+            Built(build_target(t), t.item_id, t.response_id, t.group_key, t.prompt, (t.answer,))
+            for t in targets
         ], counts
     labels, conflicts = labelled_responses(selection)
     counts["responses_labelled_both_ways_dropped"] = conflicts

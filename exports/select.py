@@ -32,6 +32,7 @@ SKIP_REASONS = ("tie", "both_bad", "annotators_disagree", "below_min_agreement",
 AGGREGATIONS = ("majority", "unanimous")
 BOTH_BAD_POLICIES = ("drop", "kto")
 PAIR_MODES = ("all", "best-worst", "adjacent")
+TIE_POLICIES = ("drop",)
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,8 @@ class SelectionPolicy:
     aggregate: str = "majority"
     min_agreement: float = 0.0
     both_bad: str = "drop"
-    pairs: str = "all"  # with 3+ responses per prompt: every decided pair, or pairs from the ranking
+    pairs: str = "all"
+    ties: str = "drop"  # the only policy: a tie holds no preference to train on  # with 3+ responses per prompt: every decided pair, or pairs from the ranking
 
     def __post_init__(self) -> None:
         if self.aggregate not in AGGREGATIONS:
@@ -48,6 +50,8 @@ class SelectionPolicy:
             raise ExportError(f"--min-agreement must be between 0 and 1, got {self.min_agreement}")
         if self.both_bad not in BOTH_BAD_POLICIES:
             raise ExportError(f"unknown both-bad policy {self.both_bad!r} (use drop or kto)")
+        if self.ties not in TIE_POLICIES:
+            raise ExportError(f"unknown tie policy {self.ties!r} (use drop)")
         if self.pairs not in PAIR_MODES:
             raise ExportError(f"unknown pairs mode {self.pairs!r} (use {', '.join(PAIR_MODES)})")
 
@@ -55,7 +59,7 @@ class SelectionPolicy:
         return {
             "aggregate": self.aggregate,
             "min_agreement": self.min_agreement,
-            "ties": "drop",
+            "ties": self.ties,
             "both_bad": self.both_bad,
             "pairs": self.pairs,
             "votes": "one per annotator: their latest judgment in force; undone/superseded are not votes",
@@ -78,6 +82,24 @@ class PreferenceExample:
     @property
     def agreement(self) -> float:
         return self.votes_for / self.votes if self.votes else 0.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """One good answer to a prompt: an SFT target, or an eval set's reference.
+
+    `source` says where it came from. Today: `preference` (the chosen answer that won most
+    often); vibe-check passes and expert rewrites add targets of their own through the same type.
+    """
+
+    item_id: str
+    group_key: str
+    prompt: tuple[Message, ...]
+    answer: str
+    response_id: str
+    source: str
+    agreement: float
+    worse: str = ""  # an answer the experts liked less, where one is known (for rubric graders)
 
 
 @dataclass(frozen=True)
@@ -170,6 +192,14 @@ def best_per_item(examples: Iterable[PreferenceExample]) -> list[PreferenceExamp
         if current is None or key > (wins[example.item_id][current.chosen_id], current.agreement):
             best[example.item_id] = example
     return list(best.values())
+
+
+def preferred_targets(examples: Iterable[PreferenceExample]) -> list[Target]:
+    """Targets from pairwise judgments: per prompt, the chosen answer that won most often."""
+    return [
+        Target(e.item_id, e.group_key, e.prompt, e.chosen, e.chosen_id, "preference", e.agreement, e.rejected)
+        for e in best_per_item(examples)
+    ]
 
 
 def labelled_responses(selection: Selection) -> tuple[list[LabelledResponse], int]:

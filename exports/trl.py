@@ -7,7 +7,7 @@
 ([{'role': 'user', 'content': 'Hi?'}], [{'role': 'assistant', 'content': 'Hello!'}])
 >>> dpo_record(example, standard=True)
 {'prompt': 'Hi?', 'chosen': ' Hello!', 'rejected': ' No.'}
->>> sft_record(example)["messages"][-1]
+>>> sft_record(Target("i", "g", example.prompt, "Hello!", "a", "preference", 1.0))["messages"][-1]
 {'role': 'assistant', 'content': 'Hello!'}
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from exports.select import LabelledResponse, PreferenceExample
+from exports.select import LabelledResponse, PreferenceExample, Target
 from labeling.models import Message, Role
 
 _SPEAKER = {Role.SYSTEM: "System", Role.USER: "User", Role.ASSISTANT: "Assistant", Role.TOOL: "Tool"}
@@ -68,11 +68,11 @@ def reward_record(example: PreferenceExample) -> dict[str, Any]:
     }
 
 
-def sft_record(example: PreferenceExample, *, prompt_completion: bool = False) -> dict[str, Any]:
+def sft_record(target: Target, *, prompt_completion: bool = False) -> dict[str, Any]:
     """Language modeling (`messages`), or prompt-completion so that the loss is on the answer only."""
     if prompt_completion:
-        return {"prompt": chat(example.prompt), "completion": [assistant(example.chosen)]}
-    return {"messages": [*chat(example.prompt), assistant(example.chosen)]}
+        return {"prompt": chat(target.prompt), "completion": [assistant(target.answer)]}
+    return {"messages": [*chat(target.prompt), assistant(target.answer)]}
 
 
 def kto_record(response: LabelledResponse) -> dict[str, Any]:

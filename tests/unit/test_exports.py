@@ -258,7 +258,7 @@ def test_sft_has_one_target_per_prompt_and_openai_weights_only_the_answer(
 ) -> None:
     manifest = run_export(judged_store, tmp_path, kind="sft", target="openai", now=utc_now)
     records = read_records(tmp_path / "sft_openai.jsonl")
-    assert manifest["counts"]["items_with_a_chosen_response"] == len(records) == 2
+    assert manifest["counts"]["items_with_a_target"] == len(records) == 2
     multi = next(r for r in records if len(r["messages"]) > 2)  # type: ignore[arg-type]
     weights = [(m["role"], m.get("weight")) for m in multi["messages"]]  # type: ignore[union-attr]
     assert weights == [("system", None), ("user", None), ("assistant", 0), ("user", None), ("assistant", 1)]

@@ -40,8 +40,8 @@ class SelectionPolicy:
     aggregate: str = "majority"
     min_agreement: float = 0.0
     both_bad: str = "drop"
-    pairs: str = "all"
-    ties: str = "drop"  # the only policy: a tie holds no preference to train on  # with 3+ responses per prompt: every decided pair, or pairs from the ranking
+    pairs: str = "all"  # with 3+ responses per prompt: every decided pair, or pairs from the ranking
+    ties: str = "drop"  # the only policy: a tie holds no preference to train on
 
     def __post_init__(self) -> None:
         if self.aggregate not in AGGREGATIONS:

@@ -111,6 +111,7 @@ def _run_with_store(chosen: cli_settings.Settings, store: Store) -> int:
             tokenizer=chosen.tokenizer,
             parquet=chosen.parquet,
             save_to_disk=chosen.save_to_disk,
+            yaml=chosen.yaml,
         )
         manifest = run_export(
             store, chosen.out, kind=chosen.kind, target=chosen.target, options=options, now=utc_now
@@ -126,8 +127,8 @@ def _run_with_store(chosen: cli_settings.Settings, store: Store) -> int:
         excluded = manifest["split"]["records_excluded_as_eval_items"]
         if excluded:
             print(f"  kept out {excluded} record(s) of items that earlier exports put in an eval split")
-        if chosen.preview and chosen.parquet:
-            print("(no preview of Parquet files: export JSONL to preview)", file=sys.stderr)
+        if chosen.preview and (chosen.parquet or chosen.yaml):
+            print("(previews read JSONL: export without --parquet/--yaml to preview)", file=sys.stderr)
         elif chosen.preview:
             _print_preview(chosen, manifest)
         for warning in manifest["warnings"]:

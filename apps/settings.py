@@ -69,6 +69,7 @@ class ExportSettings:
     chat_template: Path | None = None
     parquet: bool = False
     save_to_disk: bool = False
+    yaml: bool = False
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--chat-template", type=Path, help="a Jinja chat template file for --preview")
     export.add_argument("--parquet", action="store_true", help="TRL targets: write Parquet instead of JSONL")
+    export.add_argument("--yaml", action="store_true", help="promptfoo: one YAML list of test cases")
     export.add_argument(
         "--save-to-disk",
         action="store_true",
@@ -232,6 +234,7 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
             args.chat_template,
             args.parquet,
             args.save_to_disk,
+            args.yaml,
         )
     if args.command == "stats":
         return StatsSettings(args.db, args.as_json)

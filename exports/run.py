@@ -62,6 +62,7 @@ class ExportOptions:
     seed: int = 0
     allow_eval_overlap: bool = False  # train on items registered as eval items by earlier exports
     parquet: bool = False  # write .parquet files instead of .jsonl (TRL targets)
+    yaml: bool = False  # promptfoo: one YAML list of test cases instead of JSONL
     save_to_disk: bool = False  # also save a datasets.DatasetDict under DIR/hf_dataset
     max_tokens: int | None = None  # drop (and count) longer records
     tokenizer: Path | None = None  # a local tokenizer for max_tokens; tiktoken o200k_base otherwise
@@ -96,6 +97,8 @@ def _validate(kind: str, target: str, options: ExportOptions) -> None:
         raise ExportError(f"--eval-fraction must be at least 0 and below 1, got {options.eval_fraction}")
     if options.max_tokens is not None and options.max_tokens < 1:
         raise ExportError(f"--max-tokens must be a positive number, got {options.max_tokens}")
+    if options.yaml and target != "promptfoo":
+        raise ExportError("--yaml applies to evals --target promptfoo only")
     if options.parquet and target != "trl":
         raise ExportError(f"--parquet applies to TRL targets; {target} takes JSONL")
     if kind == "evals" and options.eval_fraction:
@@ -214,7 +217,7 @@ def run_export(
         if kind == "evals":  # the whole file is an eval set
             splits = {"eval": splits["train"]}
     stem = f"{kind}_{target}"
-    single, suffix = len(splits) == 1, "parquet" if options.parquet else "jsonl"
+    single, suffix = len(splits) == 1, "parquet" if options.parquet else "yaml" if options.yaml else "jsonl"
     files = {name: f"{stem}.{suffix}" if single else f"{stem}.{name}.{suffix}" for name in splits}
     warnings = []
     if target == "openai" and len(splits.get("train", [])) < OPENAI_MINIMUM_EXAMPLES:
@@ -244,6 +247,8 @@ def run_export(
     for name, entries in splits.items():
         if options.parquet:
             write.write_parquet(out_dir / files[name], [entry.record for entry in entries])
+        elif options.yaml:
+            write.write_yaml_list(out_dir / files[name], [entry.record for entry in entries])
         else:
             write.write_jsonl(out_dir / files[name], (entry.record for entry in entries))
     if options.save_to_disk:

@@ -76,7 +76,9 @@ def write_dataset_card(out_dir: Path, manifest: dict[str, Any]) -> None:
     """README.md with Hugging Face dataset-card front matter, so load_dataset(out_dir) finds the
     splits by name."""
     data_files = "\n".join(
-        f"  - split: {split}\n    path: {name}" for split, name in manifest["files"].items()
+        f"  - split: {split}\n    path: {name}"
+        for split, name in manifest["files"].items()
+        if not name.endswith(".yaml")  # a promptfoo YAML test list is not a dataset file
     )
     skipped = ", ".join(f"{reason} {count}" for reason, count in manifest["skipped"].items())
     selection = ", ".join(f"{k}={v}" for k, v in manifest["selection"].items() if k != "votes")
@@ -104,6 +106,13 @@ def read_jsonl_head(path: Path, count: int) -> list[dict[str, Any]]:
                 break
             records.append(json.loads(line))
     return records
+
+
+def write_yaml_list(path: Path, records: list[dict[str, Any]]) -> None:
+    """Records as one YAML list (promptfoo's `tests: file://...yaml`)."""
+    import yaml
+
+    _atomic_write(path, [yaml.safe_dump(records, allow_unicode=True, sort_keys=False, width=100)])
 
 
 def write_parquet(path: Path, records: list[dict[str, Any]]) -> None:

@@ -492,3 +492,31 @@ def test_parquet_holds_the_same_records_as_jsonl(judged_store: Store, tmp_path: 
             options=ExportOptions(parquet=True),
             now=utc_now,
         )
+
+
+def test_promptfoo_tests_as_yaml(judged_store: Store, tmp_path: Path) -> None:
+    import yaml
+
+    run_export(
+        judged_store,
+        tmp_path / "j",
+        kind="evals",
+        target="promptfoo",
+        options=ExportOptions(allow_eval_overlap=True),
+        now=utc_now,
+    )
+    manifest = run_export(
+        judged_store,
+        tmp_path / "y",
+        kind="evals",
+        target="promptfoo",
+        options=ExportOptions(yaml=True),
+        now=utc_now,
+    )
+    assert manifest["files"] == {"eval": "evals_promptfoo.yaml"}
+    tests = yaml.safe_load((tmp_path / "y" / "evals_promptfoo.yaml").read_text(encoding="utf-8"))
+    assert tests == read_records(tmp_path / "j" / "evals_promptfoo.jsonl")
+    assert (
+        "data_files:\n\n---" in (tmp_path / "y" / "README.md").read_text()
+        or "path:" not in (tmp_path / "y" / "README.md").read_text()
+    )

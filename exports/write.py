@@ -94,6 +94,8 @@ def write_dataset_card(out_dir: Path, manifest: dict[str, Any]) -> None:
         skipped=skipped,
         selection=selection,
     )
+    if not data_files:  # nothing load_dataset can read: no front matter
+        card = card[card.index("# ") :]
     _atomic_write(out_dir / "README.md", [card])
 
 

@@ -46,7 +46,7 @@ from exports.run import ExportOptions, run_export  # noqa: E402
 from labeling.demo import demo_dataset_path  # noqa: E402
 from labeling.desk import Desk, ShownPair  # noqa: E402
 from labeling.ingest import import_files, utc_now  # noqa: E402
-from store.db import open_store  # noqa: E402
+from store.db import Store, open_store  # noqa: E402
 
 pytestmark = pytest.mark.trl
 
@@ -64,19 +64,25 @@ EXPORTS = {
 }
 
 
+def judged_demo_store(annotators: tuple[str, ...], seed: int) -> Store:
+    """The bundled demo emails, judged with the desk's own use cases. Every annotator prefers
+    the longer answer: a consistent signal that survives side shuffling."""
+    store = open_store(":memory:")
+    import_files(store, [demo_dataset_path()], dataset="demo")
+    desk = Desk(store, rng=random.Random(seed))
+    for annotator in annotators:
+        while (showing := desk.next_showing(annotator)) is not None:
+            longer_left = len(showing.left.content) >= len(showing.right.content)
+            desk.submit(annotator, ShownPair.of(showing), "left" if longer_left else "right")
+    return store
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     """The bundled demo emails judged by two annotators with the desk's own use cases, then
     exported once per TRL kind. Returns each export's folder."""
     root = tmp_path_factory.mktemp("exports")
-    store = open_store(":memory:")
-    import_files(store, [demo_dataset_path()], dataset="demo")
-    desk = Desk(store, rng=random.Random(3))
-    for annotator in ("ana", "bob"):
-        while (showing := desk.next_showing(annotator)) is not None:
-            # Both prefer the longer answer: a consistent signal that survives side shuffling.
-            longer_left = len(showing.left.content) >= len(showing.right.content)
-            desk.submit(annotator, ShownPair.of(showing), "left" if longer_left else "right")
+    store = judged_demo_store(("ana", "bob"), seed=3)
     folders = {}
     for name, options in EXPORTS.items():
         folders[name] = root / name
@@ -236,11 +242,7 @@ def test_reward_trains(exported: dict[str, Path], tmp_path: Path) -> None:
 
 
 def test_load_dataset_gives_train_and_eval_splits_that_share_no_prompt(tmp_path: Path) -> None:
-    store = open_store(":memory:")
-    import_files(store, [demo_dataset_path()], dataset="demo")
-    desk = Desk(store, rng=random.Random(5))
-    while (showing := desk.next_showing("ana")) is not None:
-        desk.submit("ana", ShownPair.of(showing), "left")
+    store = judged_demo_store(("ana",), seed=5)
     options = ExportOptions(eval_fraction=0.2, seed=3)
     manifest = run_export(store, tmp_path / "dpo", kind="dpo", target="trl", options=options, now=utc_now)
     store.close()
@@ -257,11 +259,7 @@ def test_load_dataset_gives_train_and_eval_splits_that_share_no_prompt(tmp_path:
 
 
 def test_save_to_disk_round_trips(exported: dict[str, Path], tmp_path: Path) -> None:
-    store = open_store(":memory:")
-    import_files(store, [demo_dataset_path()], dataset="demo")
-    desk = Desk(store, rng=random.Random(1))
-    while (showing := desk.next_showing("ana")) is not None:
-        desk.submit("ana", ShownPair.of(showing), "right")
+    store = judged_demo_store(("ana",), seed=1)
     options = ExportOptions(parquet=True, save_to_disk=True, eval_fraction=0.2, seed=1)
     manifest = run_export(store, tmp_path / "kto", kind="kto", target="trl", options=options, now=utc_now)
     store.close()

@@ -122,6 +122,20 @@ class Selection:
     pairs_judged: int = 0
 
 
+def agreement_figures(pairs: Iterable[PairVotes]) -> dict[str, float | int]:
+    """How much annotators agreed on the pairs that more than one of them judged: the share of
+    such pairs with one verdict only, and the mean share of votes the top verdict got."""
+    multi = [pair.votes for pair in pairs if len(pair.votes) > 1]
+    if not multi:
+        return {"pairs_with_several_votes": 0}
+    top_shares = [Counter(votes).most_common(1)[0][1] / len(votes) for votes in multi]
+    return {
+        "pairs_with_several_votes": len(multi),
+        "unanimous_share": round(sum(share == 1.0 for share in top_shares) / len(multi), 4),
+        "mean_top_verdict_share": round(sum(top_shares) / len(multi), 4),
+    }
+
+
 def aggregate(votes: tuple[str, ...], policy: SelectionPolicy) -> tuple[str | None, str | None]:
     """(the winning vote, None) or (None, the reason the pair is skipped)."""
     if len(votes) == 1:  # the common case: one annotator, whose vote is the whole agreement

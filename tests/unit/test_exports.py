@@ -190,6 +190,11 @@ def test_the_manifest_counts_every_judged_pair_once(judged_store: Store, tmp_pat
     }
     skipped_judged = sum(v for k, v in manifest["skipped"].items() if k != "undone")
     assert manifest["records"] + skipped_judged == manifest["pairs_judged"] == 5
+    assert manifest["agreement"] == {
+        "pairs_with_several_votes": 4,  # multi (agree), bad (agree), split (1-1), majority (2-1)
+        "unanimous_share": 0.5,
+        "mean_top_verdict_share": round((1 + 1 + 0.5 + 2 / 3) / 4, 4),
+    }
     assert manifest["judgments"]["pair_judgments_logged"] == 11
     assert manifest["judgments"]["pair_judgments_undone"] == 1
     assert json.loads((tmp_path / "manifest.json").read_text()) == manifest

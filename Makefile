@@ -15,17 +15,17 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-# The trl extra for the training smoke tests. torch is pinned to the CPU wheel first, on its own,
-# so that nothing resolves a multi-GB CUDA build.
-$(VENV)/.installed-trl: $(VENV)/.installed
+# The trl and embeddings extras for the training and near-duplicate tests. torch is pinned to
+# the CPU wheel first, on its own, so that nothing resolves a multi-GB CUDA build.
+$(VENV)/.installed-extras: $(VENV)/.installed
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,trl]'
+	$(BIN)/pip install -q -e '.[dev,trl,embeddings]'
 	touch $@
 
 demo: $(VENV)/.installed
 	$(BIN)/prefdesk demo --db .prefdesk/demo.duckdb --port $(PORT)
 
-test: $(VENV)/.installed-trl lint
+test: $(VENV)/.installed-extras lint
 	$(BIN)/pytest --durations=10
 
 # Unit and app layers only: seconds, no browser, no torch.

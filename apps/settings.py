@@ -14,6 +14,7 @@ from pathlib import Path
 
 from exports.run import KINDS
 from exports.select import AGGREGATIONS, BOTH_BAD_POLICIES, PAIR_MODES, TIE_POLICIES
+from exports.split import NEAR_DUPLICATE_METHODS
 from labeling.ingest_formats import FORMATS
 
 DEFAULT_PORT = 7860
@@ -70,6 +71,7 @@ class ExportSettings:
     parquet: bool = False
     save_to_disk: bool = False
     yaml: bool = False
+    near_duplicates: str = "minhash"
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--seed", type=int, default=0, help="seed of the train/eval split")
     export.add_argument(
+        "--near-duplicates",
+        default="minhash",
+        choices=NEAR_DUPLICATE_METHODS,
+        help="how near-duplicate prompts are found for splits (embeddings: the embeddings extra)",
+    )
+    export.add_argument(
         "--allow-eval-overlap", action="store_true", help="train on items that earlier exports put in eval"
     )
     export.add_argument("--max-tokens", type=int, help="drop (and count) records longer than this")
@@ -235,6 +243,7 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
             args.parquet,
             args.save_to_disk,
             args.yaml,
+            args.near_duplicates,
         )
     if args.command == "stats":
         return StatsSettings(args.db, args.as_json)

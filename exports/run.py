@@ -30,7 +30,7 @@ from exports.select import (
     ranked_pairs,
     select_preferences,
 )
-from exports.split import plan_split
+from exports.split import NEAR_DUPLICATE_METHODS, plan_split
 from exports.tokens import local_counter, tiktoken_counter
 from labeling.errors import ExportError
 from labeling.models import Message, Role
@@ -62,6 +62,7 @@ class ExportOptions:
     eval_fraction: float = 0.0  # share of records for an eval split, by whole clusters
     seed: int = 0
     allow_eval_overlap: bool = False  # train on items registered as eval items by earlier exports
+    near_duplicates: str = "minhash"  # or "embeddings" (the embeddings extra): also paraphrases
     parquet: bool = False  # write .parquet files instead of .jsonl (TRL targets)
     yaml: bool = False  # promptfoo: one YAML list of test cases instead of JSONL
     save_to_disk: bool = False  # also save a datasets.DatasetDict under DIR/hf_dataset
@@ -98,6 +99,10 @@ def _validate(kind: str, target: str, options: ExportOptions) -> None:
         raise ExportError(f"--eval-fraction must be at least 0 and below 1, got {options.eval_fraction}")
     if options.max_tokens is not None and options.max_tokens < 1:
         raise ExportError(f"--max-tokens must be a positive number, got {options.max_tokens}")
+    if options.near_duplicates not in NEAR_DUPLICATE_METHODS:
+        raise ExportError(
+            f"unknown near-duplicate method {options.near_duplicates!r} (use minhash or embeddings)"
+        )
     if options.yaml and target != "promptfoo":
         raise ExportError("--yaml applies to evals --target promptfoo only")
     if options.parquet and target != "trl":
@@ -298,6 +303,7 @@ def _split(
     summary: dict[str, Any] = {
         "eval_fraction": options.eval_fraction,
         "seed": options.seed,
+        "near_duplicates": options.near_duplicates,
         "allow_eval_overlap": options.allow_eval_overlap,
         "registered_eval_items_known": len(registered_items),
     }
@@ -307,7 +313,12 @@ def _split(
     items = {entry.item_id: (entry.group_key, _user_text(entry.prompt)) for entry in built}
     per_item = Counter(entry.item_id for entry in built)
     plan = plan_split(
-        items, per_item, eval_fraction=options.eval_fraction, seed=options.seed, registered=registered_items
+        items,
+        per_item,
+        eval_fraction=options.eval_fraction,
+        seed=options.seed,
+        registered=registered_items,
+        near_duplicates=options.near_duplicates,
     )
     train = [e for e in built if e.item_id not in plan.eval_items and e.item_id not in plan.excluded_items]
     summary["records_excluded_as_eval_items"] = sum(per_item[i] for i in plan.excluded_items)

@@ -84,8 +84,12 @@ class _UnionFind:
         self.parent[self.find(x)] = self.find(y)
 
 
-def cluster(items: Mapping[str, tuple[str, str]]) -> dict[str, int]:
-    """item id -> cluster number, from {item id: (group key, prompt text)}."""
+NEAR_DUPLICATE_METHODS = ("minhash", "embeddings")
+
+
+def cluster(items: Mapping[str, tuple[str, str]], near_duplicates: str = "minhash") -> dict[str, int]:
+    """item id -> cluster number, from {item id: (group key, prompt text)}. Near-duplicates by
+    MinHash (reworded copies), or also by sentence embeddings (paraphrases; an optional extra)."""
     ids = list(items)
     joined = _UnionFind(len(ids))
     texts = [normalise(items[item_id][1]) for item_id in ids]
@@ -110,6 +114,11 @@ def cluster(items: Mapping[str, tuple[str, str]]) -> dict[str, int]:
                 first, other = int(order[position - 1]), int(order[position])
                 if float(np.mean(signatures[first] == signatures[other])) >= NEAR_DUPLICATE_JACCARD:
                     joined.union(first, other)
+    if near_duplicates == "embeddings":
+        from exports.embeddings import similar_pairs
+
+        for first, other in similar_pairs([items[item_id][1] for item_id in ids]):
+            joined.union(first, other)
     return {item_id: joined.find(n) for n, item_id in enumerate(ids)}
 
 
@@ -127,9 +136,10 @@ def plan_split(
     eval_fraction: float,
     seed: int,
     registered: Iterable[str] = (),
+    near_duplicates: str = "minhash",
 ) -> SplitPlan:
     """Choose whole clusters for eval until they hold `eval_fraction` of the records."""
-    clusters = cluster(items)
+    clusters = cluster(items, near_duplicates)
     members: dict[int, list[str]] = defaultdict(list)
     for item_id, number in clusters.items():
         members[number].append(item_id)

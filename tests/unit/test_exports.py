@@ -523,3 +523,62 @@ def test_promptfoo_tests_as_yaml(judged_store: Store, tmp_path: Path) -> None:
     assert tests == read_records(tmp_path / "j" / "evals_promptfoo.jsonl")
     card = (tmp_path / "y" / "README.md").read_text()
     assert card.startswith("# evals export") and "configs:" not in card  # nothing for load_dataset
+
+
+def test_tool_calls_take_each_targets_shape(store: Store, tmp_path: Path) -> None:
+    from tests.unit.test_ingest import TOOL_PROMPT
+
+    record = {
+        "id": "tools",
+        "prompt": TOOL_PROMPT,
+        "responses": [
+            {"model": "a", "content": "It arrives on Friday."},
+            {"model": "b", "content": "No idea."},
+        ],
+    }
+    import_files(store, [write_jsonl(tmp_path / "t.jsonl", [record])], dataset="t")
+    with store.cursor() as cur:
+        pair_id, a, b = cur.execute("SELECT id, response_a_id, response_b_id FROM pairs").fetchone()
+        better = cur.execute("SELECT id FROM responses WHERE model = 'a'").fetchone()[0]
+    record_pair_judgment(
+        store,
+        judgment_id="judgment-tool",
+        annotator="ana",
+        pair_id=pair_id,
+        left_id=a,
+        right_id=b,
+        verdict="left" if a == better else "right",
+        now=utc_now,
+    )
+    for target in ("trl", "openai"):
+        run_export(store, tmp_path / target, kind="sft", target=target, now=utc_now)
+    (openai_line,) = read_records(tmp_path / "openai" / "sft_openai.jsonl")
+    (trl_line,) = read_records(tmp_path / "trl" / "sft_trl.jsonl")
+    openai_call, trl_call = openai_line["messages"][2], trl_line["messages"][2]  # type: ignore[index]
+    assert openai_call == {
+        "role": "assistant",
+        "content": None,
+        "weight": 0,
+        "tool_calls": [
+            {
+                "id": "call_a",
+                "type": "function",
+                "function": {"name": "find_order", "arguments": '{"order":42}'},
+            }
+        ],
+    }
+    assert trl_call == {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [{"type": "function", "function": {"name": "find_order", "arguments": {"order": 42}}}],
+    }
+    assert openai_line["messages"][3] == {
+        "role": "tool",
+        "content": '{"status": "shipped"}',
+        "tool_call_id": "call_a",
+    }  # type: ignore[index]
+    assert trl_line["messages"][3] == {
+        "role": "tool",
+        "content": '{"status": "shipped"}',
+        "name": "find_order",
+    }  # type: ignore[index]

@@ -549,3 +549,111 @@ def test_the_format_is_detected(store: Store, tmp_path: Path, row: dict[str, Any
     report = import_files(store, [write_jsonl(tmp_path / "x.jsonl", [row])])
     assert report.sources[0]["format"] == expected
     assert report.pairs_added == 1
+
+
+TOOL_PROMPT = [
+    {"role": "system", "content": "You can look up orders."},
+    {"role": "user", "content": "Where is order 42?"},
+    {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {
+                "id": "call_a",
+                "type": "function",
+                "function": {"name": "find_order", "arguments": '{"order": 42}'},
+            }
+        ],
+    },
+    {"role": "tool", "tool_call_id": "call_a", "content": '{"status": "shipped"}'},
+    {"role": "user", "content": "And when does it arrive?"},
+]
+
+
+def test_tool_calls_in_the_prompt_are_kept(store: Store, tmp_path: Path) -> None:
+    trl_style = [  # TRL's shape: dict arguments, no ids, tool results named
+        {"role": "user", "content": "Weather in Porto?"},
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {"type": "function", "function": {"name": "weather", "arguments": {"city": "Porto"}}}
+            ],
+        },
+        {"role": "tool", "name": "weather", "content": "22°C"},
+    ]
+    path = write_jsonl(
+        tmp_path / "tools.jsonl",
+        [
+            {"id": "oa", "prompt": TOOL_PROMPT, "responses": two()},
+            {"id": "trl", "prompt": trl_style, "responses": two()},
+        ],
+    )
+    import_files(store, [path], dataset="t")
+    openai_item, _ = stored_item(store, "t/oa")
+    call = openai_item.prompt[2].tool_calls[0]
+    assert (call.id, call.name, call.arguments) == ("call_a", "find_order", {"order": 42})
+    assert (openai_item.prompt[3].tool_call_id, openai_item.prompt[3].name) == ("call_a", "find_order")
+    trl_item, _ = stored_item(store, "t/trl")
+    assert trl_item.prompt[-1].role.value == "tool"  # a prompt may end with the tool result to answer
+    assert (trl_item.prompt[1].tool_calls[0].id, trl_item.prompt[2].tool_call_id) == ("call_0", "call_0")
+
+
+@pytest.mark.parametrize(
+    ("prompt", "where", "message"),
+    [
+        (
+            [{"role": "user", "content": "q"}, {"role": "tool", "tool_call_id": "x", "content": "r"}],
+            "prompt[1]",
+            "answers no earlier tool call ('x')",
+        ),
+        (
+            [{"role": "user", "content": "q"}, {"role": "tool", "content": "r"}],
+            "prompt[1]",
+            "a tool turn needs the tool_call_id",
+        ),
+        (
+            [
+                {"role": "user", "content": "q"},
+                {
+                    "role": "assistant",
+                    "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": "{oops"}}],
+                },
+                {"role": "user", "content": "?"},
+            ],
+            "prompt[1].tool_calls[0].function.arguments",
+            "is not valid JSON",
+        ),
+        (
+            [
+                {"role": "user", "content": "q"},
+                {"role": "assistant", "tool_calls": [{"type": "function", "function": {"arguments": "{}"}}]},
+                {"role": "user", "content": "?"},
+            ],
+            "prompt[1].tool_calls[0].function.name",
+            "must be a string, got null",
+        ),
+    ],
+)
+def test_broken_tool_turns_are_refused(
+    store: Store, tmp_path: Path, prompt: list[dict[str, Any]], where: str, message: str
+) -> None:
+    path = jsonl_lines(tmp_path / "bad.jsonl", record(prompt=prompt))
+    with pytest.raises(ImportRejected) as rejected:
+        import_files(store, [path])
+    assert f"bad.jsonl:1: {where}: {message}" in str(rejected.value)
+    assert counts(store) == (0, 0, 0, 0)
+
+
+def test_a_tool_call_as_the_answer_is_refused_for_now(store: Store, tmp_path: Path) -> None:
+    row = {
+        "prompt": [{"role": "user", "content": "q"}],
+        "rejected": [{"role": "assistant", "content": "no"}],
+        "chosen": [
+            {
+                "role": "assistant",
+                "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": {}}}],
+            }
+        ],
+    }
+    with pytest.raises(ImportRejected, match="chosen: an answer that is a tool call is not supported yet"):
+        import_files(store, [write_jsonl(tmp_path / "t.jsonl", [row])])

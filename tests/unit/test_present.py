@@ -60,3 +60,18 @@ def test_response_and_progress_escape_their_labels() -> None:
     assert 'data-judged="3" data-total="10"' in progress_html(Progress(3, 10), "ana")
     assert "7 left" in progress_html(Progress(3, 10), "ana")
     assert "Left response" in response_html("x", "Left", "1")
+
+
+def test_tool_calls_and_results_are_shown_escaped() -> None:
+    from labeling.models import ToolCall
+
+    html = prompt_html(
+        (
+            Message(Role.USER, "Where is order 42?"),
+            Message(Role.ASSISTANT, "", (ToolCall("c1", "find<order>", '{"q":"<script>"}'),)),
+            Message(Role.TOOL, "shipped", (), "c1", "find<order>"),
+        )
+    )
+    assert "calls <code>find&lt;order&gt;</code>" in html
+    assert "&lt;script&gt;" in html and "<script>" not in html
+    assert "Tool result to answer (find&lt;order&gt;)" in html

@@ -101,6 +101,8 @@ def trl_reward(record: dict[str, Any]) -> str | None:
         return "chosen and rejected must share the prompt and differ only in the last message"
     if chosen[-1]["role"] != "assistant" or rejected[-1]["role"] != "assistant":
         return "chosen and rejected must end with an assistant message"
+    if "margin" in record and not isinstance(record["margin"], int | float):
+        return f"margin must be a number, got {record['margin']!r}"
     return _differ(record, "chosen", "rejected")
 
 

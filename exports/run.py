@@ -128,8 +128,18 @@ def _build(
             for e in selection.examples
         ], counts
     if kind == "reward":
+        # One shape for every row: a margin column only if every pair has a strength to give it.
+        with_margin = bool(selection.examples) and all(e.margin is not None for e in selection.examples)
+        counts["margin_column"] = int(with_margin)
         return [
-            Built(trl.reward_record(e), e.item_id, e.pair_id, e.group_key, e.prompt, (e.chosen, e.rejected))
+            Built(
+                trl.reward_record(e, with_margin=with_margin),
+                e.item_id,
+                e.pair_id,
+                e.group_key,
+                e.prompt,
+                (e.chosen, e.rejected),
+            )
             for e in selection.examples
         ], counts
     if kind in ("evals", "sft"):

@@ -78,6 +78,7 @@ class PreferenceExample:
     rejected_id: str
     votes_for: int
     votes: int
+    margin: float | None = None  # the mean strength the winning votes gave, when they all gave one
 
     @property
     def agreement(self) -> float:
@@ -188,9 +189,17 @@ def select_preferences(
                 rejected_id=pair.response_b_id if a_wins else pair.response_a_id,
                 votes_for=pair.votes.count(winner or ""),
                 votes=len(pair.votes),
+                margin=_margin(pair, winner or ""),
             )
         )
     return selection
+
+
+def _margin(pair: PairVotes, winner: str) -> float | None:
+    given = [s for vote, s in zip(pair.votes, pair.strengths, strict=False) if vote == winner]
+    if not given or any(s is None for s in given):
+        return None
+    return sum(s for s in given if s is not None) / len(given)
 
 
 def best_per_item(examples: Iterable[PreferenceExample]) -> list[PreferenceExample]:

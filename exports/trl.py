@@ -73,13 +73,17 @@ def dpo_record(example: PreferenceExample, *, standard: bool = False) -> dict[st
     }
 
 
-def reward_record(example: PreferenceExample) -> dict[str, Any]:
+def reward_record(example: PreferenceExample, *, with_margin: bool = False) -> dict[str, Any]:
     """Preference with an implicit prompt (what RewardTrainer recommends): two whole chats that
-    share the prompt and differ in the last assistant message."""
-    return {
+    share the prompt and differ in the last assistant message; `margin` (RewardTrainer's optional
+    column) from the annotators' strength, when every exported pair has one."""
+    record: dict[str, Any] = {
         "chosen": [*chat(example.prompt), assistant(example.chosen)],
         "rejected": [*chat(example.prompt), assistant(example.rejected)],
     }
+    if with_margin:
+        record["margin"] = example.margin
+    return record
 
 
 def sft_record(target: Target, *, prompt_completion: bool = False) -> dict[str, Any]:

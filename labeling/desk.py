@@ -60,6 +60,7 @@ class Desk:
         verdict: str,
         *,
         rationale: str = "",
+        strength: int | None = None,
         judgment_id: str | None = None,
     ) -> Recorded:
         """Record a verdict on a showing; by default the showing's id is the idempotency key."""
@@ -72,6 +73,7 @@ class Desk:
             right_id=shown.right_id,
             verdict=verdict,
             rationale=rationale,
+            strength=strength,
             shown_at=shown.shown_at,
             now=self.now,
         )

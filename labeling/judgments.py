@@ -22,6 +22,7 @@ from store import judgments as log
 from store.db import Store
 
 MAX_RATIONALE = 5000
+STRENGTHS = (1, 2, 3)  # how much better the preferred response is: slightly, clearly, much
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
 
 
@@ -39,14 +40,10 @@ def _check_client_id(value: str) -> None:
 
 
 def _same(a: PairJudgment, b: PairJudgment) -> bool:
-    return (a.annotator, a.pair_id, a.left_id, a.right_id, a.verdict, a.rationale) == (
-        b.annotator,
-        b.pair_id,
-        b.left_id,
-        b.right_id,
-        b.verdict,
-        b.rationale,
-    )
+    def key(j: PairJudgment) -> tuple[object, ...]:
+        return (j.annotator, j.pair_id, j.left_id, j.right_id, j.verdict, j.rationale, j.strength)
+
+    return key(a) == key(b)
 
 
 def record_pair_judgment(
@@ -59,6 +56,7 @@ def record_pair_judgment(
     right_id: str,
     verdict: str,
     rationale: str = "",
+    strength: int | None = None,
     shown_at: datetime | None = None,
     now: Callable[[], datetime],
 ) -> Recorded:
@@ -73,6 +71,10 @@ def record_pair_judgment(
         raise JudgmentError(
             f"the rationale is too long ({len(rationale)} characters, at most {MAX_RATIONALE})"
         )
+    if strength is not None and (
+        parsed not in (PairVerdict.LEFT, PairVerdict.RIGHT) or strength not in STRENGTHS
+    ):
+        raise JudgmentError("strength is 1, 2 or 3, and only for a left or right verdict")
     with store.cursor() as cur:
         pair = catalog.get_pair(cur, pair_id)
     if pair is None:
@@ -90,6 +92,7 @@ def record_pair_judgment(
         rationale=rationale,
         shown_at=shown_at,
         submitted_at=now(),
+        strength=strength,
     )
     return _append(store, judgment)
 

@@ -161,6 +161,7 @@ class PairJudgment:
     rationale: str
     shown_at: datetime | None
     submitted_at: datetime
+    strength: int | None = None  # how much better: 1 slightly, 2 clearly, 3 much (optional)
 
     @property
     def preferred_id(self) -> str | None:

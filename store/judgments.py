@@ -12,7 +12,7 @@ import duckdb
 from labeling.models import JudgmentKind, Pair, PairJudgment, PairVerdict
 
 _PAIR_JUDGMENT_COLUMNS = (
-    "id, annotator, item_id, pair_id, left_id, right_id, verdict, rationale, shown_at, submitted_at"
+    "id, annotator, item_id, pair_id, left_id, right_id, verdict, rationale, shown_at, submitted_at, strength"
 )
 
 
@@ -28,6 +28,7 @@ def _pair_judgment(row: tuple[Any, ...]) -> PairJudgment:
         rationale=row[7] or "",
         shown_at=row[8],
         submitted_at=row[9],
+        strength=row[10],
     )
 
 
@@ -64,7 +65,7 @@ def insert_pair_judgment(cur: duckdb.DuckDBPyConnection, judgment: PairJudgment)
     """Append one pair judgment. A reused id raises duckdb.ConstraintException."""
     cur.execute(
         "INSERT INTO judgments (id, kind, annotator, item_id, pair_id, left_id, right_id, verdict, "
-        "rationale, tags, shown_at, submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "rationale, tags, shown_at, submitted_at, strength) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             judgment.id,
             JudgmentKind.PAIR.value,
@@ -78,6 +79,7 @@ def insert_pair_judgment(cur: duckdb.DuckDBPyConnection, judgment: PairJudgment)
             json.dumps([]),
             judgment.shown_at,
             judgment.submitted_at,
+            judgment.strength,
         ],
     )
 
@@ -172,6 +174,7 @@ class PairVotes:
     response_b_id: str
     response_b: str
     votes: tuple[str, ...]  # per annotator in force: a preferred response id, "tie" or "both_bad"
+    strengths: tuple[int | None, ...] = ()  # per vote, in the same order: how much better, if said
 
 
 def pair_votes(cur: duckdb.DuckDBPyConnection) -> list[PairVotes]:
@@ -181,10 +184,12 @@ def pair_votes(cur: duckdb.DuckDBPyConnection) -> list[PairVotes]:
         WITH votes AS (
             SELECT pair_id,
                    list(CASE verdict WHEN 'left' THEN left_id WHEN 'right' THEN right_id
-                        ELSE verdict END ORDER BY annotator) AS votes
+                        ELSE verdict END ORDER BY annotator) AS votes,
+                   list(strength ORDER BY annotator) AS strengths
             FROM current_pair_judgments GROUP BY pair_id
         )
-        SELECT p.id, p.item_id, i.prompt, i.group_key, ra.id, ra.content, rb.id, rb.content, v.votes
+        SELECT p.id, p.item_id, i.prompt, i.group_key, ra.id, ra.content, rb.id, rb.content, v.votes,
+               v.strengths
         FROM votes v
         JOIN pairs p ON p.id = v.pair_id
         JOIN items i ON i.id = p.item_id
@@ -204,6 +209,7 @@ def pair_votes(cur: duckdb.DuckDBPyConnection) -> list[PairVotes]:
             response_b_id=row[6],
             response_b=row[7],
             votes=tuple(row[8]),
+            strengths=tuple(row[9]),
         )
         for row in rows
     ]

@@ -10,7 +10,7 @@ import pytest
 
 from exports.run import ExportOptions, run_export
 from exports.select import SelectionPolicy, aggregate
-from labeling.errors import ExportError
+from labeling.errors import ExportError, JudgmentError
 from labeling.ingest import import_files, utc_now
 from labeling.judgments import record_pair_judgment, undo_last
 from store.db import Store
@@ -582,3 +582,33 @@ def test_tool_calls_take_each_targets_shape(store: Store, tmp_path: Path) -> Non
         "content": '{"status": "shipped"}',
         "name": "find_order",
     }  # type: ignore[index]
+
+
+def test_reward_margin_comes_from_strength_when_every_pair_has_one(
+    seeded_store: Store, tmp_path: Path
+) -> None:
+    from labeling.desk import Desk, ShownPair
+
+    desk = Desk(seeded_store)
+    strengths = iter([1, 3, 2, 2, 3, 1])
+    while (showing := desk.next_showing("ana")) is not None:
+        desk.submit("ana", ShownPair.of(showing), "left", strength=next(strengths))
+    manifest = run_export(seeded_store, tmp_path / "m", kind="reward", target="trl", now=utc_now)
+    margins = sorted(r["margin"] for r in read_records(tmp_path / "m" / "reward_trl.jsonl"))  # type: ignore[type-var]
+    assert margins == [1.0, 1.0, 2.0, 2.0, 3.0, 3.0] and manifest["counts"]["margin_column"] == 1
+    showing = desk.show_again(desk.undo("ana"))  # judged again without a strength
+    desk.submit("ana", ShownPair.of(showing), "left")
+    without = run_export(seeded_store, tmp_path / "n", kind="reward", target="trl", now=utc_now)
+    assert without["counts"]["margin_column"] == 0
+    assert all("margin" not in r for r in read_records(tmp_path / "n" / "reward_trl.jsonl"))
+
+
+def test_strength_is_for_a_preference_only(seeded_store: Store) -> None:
+    from labeling.desk import Desk, ShownPair
+
+    desk = Desk(seeded_store)
+    showing = desk.next_showing("ana")
+    assert showing is not None
+    for verdict, strength in (("tie", 2), ("left", 5)):
+        with pytest.raises(JudgmentError, match="strength is 1, 2 or 3"):
+            desk.submit("ana", ShownPair.of(showing), verdict, strength=strength)

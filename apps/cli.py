@@ -113,6 +113,7 @@ def _run_with_store(chosen: cli_settings.Settings, store: Store) -> int:
             save_to_disk=chosen.save_to_disk,
             yaml=chosen.yaml,
             near_duplicates=chosen.near_duplicates,
+            datasets=chosen.datasets,
         )
         manifest = run_export(
             store, chosen.out, kind=chosen.kind, target=chosen.target, options=options, now=utc_now

@@ -72,6 +72,7 @@ class ExportSettings:
     save_to_disk: bool = False
     yaml: bool = False
     near_duplicates: str = "minhash"
+    datasets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--target", required=True, choices=sorted({t for ts in KINDS.values() for t in ts}))
     add_db(export)
     export.add_argument("--out", type=Path, required=True, help="output folder")
+    export.add_argument(
+        "--dataset", action="append", default=[], dest="datasets", help="only this dataset (repeatable)"
+    )
     export.add_argument("--standard", action="store_true", help="dpo/trl: plain strings, not messages")
     export.add_argument(
         "--prompt-completion", action="store_true", help="sft/trl: prompt + completion, not messages"
@@ -244,6 +248,7 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
             args.save_to_disk,
             args.yaml,
             args.near_duplicates,
+            tuple(args.datasets),
         )
     if args.command == "stats":
         return StatsSettings(args.db, args.as_json)

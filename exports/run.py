@@ -63,6 +63,7 @@ class ExportOptions:
     seed: int = 0
     allow_eval_overlap: bool = False  # train on items registered as eval items by earlier exports
     near_duplicates: str = "minhash"  # or "embeddings" (the embeddings extra): also paraphrases
+    datasets: tuple[str, ...] = ()  # only items of these datasets (all when empty)
     parquet: bool = False  # write .parquet files instead of .jsonl (TRL targets)
     yaml: bool = False  # promptfoo: one YAML list of test cases instead of JSONL
     save_to_disk: bool = False  # also save a datasets.DatasetDict under DIR/hf_dataset
@@ -218,7 +219,7 @@ def run_export(
     with gc_paused():
         with store.cursor() as cur:
             summary = log.log_summary(cur)
-            votes = log.pair_votes(cur)
+            votes = log.pair_votes(cur, options.datasets)
             registered_items = (
                 set()
                 if options.allow_eval_overlap or kind == "evals"
@@ -249,6 +250,7 @@ def run_export(
         "pairs_judged": selection.pairs_judged,
         "skipped": selection.skipped,
         "agreement": agreement_figures(votes),
+        "filters": {"datasets": list(options.datasets) or "all"},
         "selection": options.policy.describe(),
         "format": {"standard": options.standard, "prompt_completion": options.prompt_completion},
         "split": split_summary,

@@ -177,8 +177,9 @@ class PairVotes:
     strengths: tuple[int | None, ...] = ()  # per vote, in the same order: how much better, if said
 
 
-def pair_votes(cur: duckdb.DuckDBPyConnection) -> list[PairVotes]:
-    """Votes in force on every pair that has any, in the pairs' import order."""
+def pair_votes(cur: duckdb.DuckDBPyConnection, datasets: tuple[str, ...] = ()) -> list[PairVotes]:
+    """Votes in force on every pair that has any (of the given datasets, if any), in the pairs'
+    import order."""
     rows = cur.execute(
         """
         WITH votes AS (
@@ -195,8 +196,10 @@ def pair_votes(cur: duckdb.DuckDBPyConnection) -> list[PairVotes]:
         JOIN items i ON i.id = p.item_id
         JOIN responses ra ON ra.id = p.response_a_id
         JOIN responses rb ON rb.id = p.response_b_id
+        WHERE len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], i.dataset)
         ORDER BY p.seq
-        """
+        """,
+        [list(datasets), list(datasets)],
     ).fetchall()
     return [
         PairVotes(

@@ -612,3 +612,33 @@ def test_strength_is_for_a_preference_only(seeded_store: Store) -> None:
     for verdict, strength in (("tie", 2), ("left", 5)):
         with pytest.raises(JudgmentError, match="strength is 1, 2 or 3"):
             desk.submit("ana", ShownPair.of(showing), verdict, strength=strength)
+
+
+def test_a_dataset_filter_exports_only_that_dataset(judged_store: Store, tmp_path: Path) -> None:
+    import_files(judged_store, [write_jsonl(tmp_path / "other.jsonl", [RECORDS[0]])], dataset="other")
+    with judged_store.cursor() as cur:
+        pair_id, a, b = cur.execute(
+            "SELECT p.id, p.response_a_id, p.response_b_id FROM pairs p JOIN items i ON i.id = p.item_id "
+            "WHERE i.dataset = 'other'"
+        ).fetchone()
+    record_pair_judgment(
+        judged_store,
+        judgment_id="judgment-other",
+        annotator="ana",
+        pair_id=pair_id,
+        left_id=a,
+        right_id=b,
+        verdict="left",
+        now=utc_now,
+    )
+    everything = run_export(judged_store, tmp_path / "all", kind="dpo", target="trl", now=utc_now)
+    only = run_export(
+        judged_store,
+        tmp_path / "one",
+        kind="dpo",
+        target="trl",
+        options=ExportOptions(datasets=("other",)),
+        now=utc_now,
+    )
+    assert (everything["records"], only["records"]) == (3, 1)
+    assert only["filters"] == {"datasets": ["other"]} and everything["filters"] == {"datasets": "all"}

@@ -119,7 +119,12 @@ def _run_with_store(chosen: cli_settings.Settings, store: Store) -> int:
             store, chosen.out, kind=chosen.kind, target=chosen.target, options=options, now=utc_now
         )
         skipped = ", ".join(f"{k} {v}" for k, v in manifest["skipped"].items())
-        written = ", ".join(str(chosen.out / name) for name in manifest["files"].values())
+        split = manifest["split"]
+        sizes = {"train": split.get("train_records"), "eval": split.get("eval_records")}
+        written = ", ".join(
+            str(chosen.out / name) + (f" ({sizes[part]})" if sizes.get(part) is not None else "")
+            for part, name in manifest["files"].items()
+        )
         print(f"wrote {manifest['records']} record(s) to {written}")
         print(f"  skipped pairs: {skipped}; manifest: {chosen.out / 'manifest.json'}")
         if manifest["limits"].get("over_max_tokens"):

@@ -214,7 +214,6 @@ def run_export(
     """Write DIR/{kind}_{target}.jsonl, manifest.json and README.md; return the manifest."""
     options = options or ExportOptions()
     _validate(kind, target, options)
-    write.prepare_dir(out_dir)
     export_id = str(uuid.uuid4())
     with gc_paused():
         with store.cursor() as cur:
@@ -263,6 +262,7 @@ def run_export(
         "prefdesk_version": version("prefdesk"),
         "warnings": warnings,
     }
+    write.prepare_dir(out_dir)  # only now: a refused export leaves no folder behind
     for name, entries in splits.items():
         if options.parquet:
             write.write_parquet(out_dir / files[name], [entry.record for entry in entries])

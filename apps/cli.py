@@ -14,8 +14,7 @@ from typing import Any
 
 from apps import settings as cli_settings
 from exports import preview, write
-from exports.run import ExportOptions, run_export
-from exports.select import SelectionPolicy
+from exports.run import run_export
 from labeling import users
 from labeling.errors import BadUserInput, PrefdeskError
 from labeling.ingest import ImportReport, import_files, utc_now
@@ -100,23 +99,8 @@ def _run_with_store(chosen: cli_settings.Settings, store: Store) -> int:
         for user in users.list_users(store):
             print(f"{user.name}\t{user.role.value}")
     elif isinstance(chosen, cli_settings.ExportSettings):
-        options = ExportOptions(
-            policy=SelectionPolicy(chosen.aggregate, chosen.min_agreement, chosen.both_bad, chosen.pairs),
-            standard=chosen.standard,
-            prompt_completion=chosen.prompt_completion,
-            eval_fraction=chosen.eval_fraction,
-            seed=chosen.seed,
-            allow_eval_overlap=chosen.allow_eval_overlap,
-            max_tokens=chosen.max_tokens,
-            tokenizer=chosen.tokenizer,
-            parquet=chosen.parquet,
-            save_to_disk=chosen.save_to_disk,
-            yaml=chosen.yaml,
-            near_duplicates=chosen.near_duplicates,
-            datasets=chosen.datasets,
-        )
         manifest = run_export(
-            store, chosen.out, kind=chosen.kind, target=chosen.target, options=options, now=utc_now
+            store, chosen.out, kind=chosen.kind, target=chosen.target, options=chosen.options, now=utc_now
         )
         skipped = ", ".join(f"{k} {v}" for k, v in manifest["skipped"].items())
         split = manifest["split"]
@@ -134,7 +118,7 @@ def _run_with_store(chosen: cli_settings.Settings, store: Store) -> int:
         excluded = manifest["split"]["records_excluded_as_eval_items"]
         if excluded:
             print(f"  kept out {excluded} record(s) of items that earlier exports put in an eval split")
-        if chosen.preview and (chosen.parquet or chosen.yaml):
+        if chosen.preview and (chosen.options.parquet or chosen.options.yaml):
             print("(previews read JSONL: export without --parquet/--yaml to preview)", file=sys.stderr)
         elif chosen.preview:
             _print_preview(chosen, manifest)

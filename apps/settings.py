@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from exports.run import KINDS
-from exports.select import AGGREGATIONS, BOTH_BAD_POLICIES, PAIR_MODES, TIE_POLICIES
+from exports.run import KINDS, ExportOptions
+from exports.select import AGGREGATIONS, BOTH_BAD_POLICIES, PAIR_MODES, TIE_POLICIES, SelectionPolicy
 from exports.split import NEAR_DUPLICATE_METHODS
 from labeling.ingest_formats import FORMATS
 
@@ -55,24 +55,10 @@ class ExportSettings:
     kind: str
     target: str
     out: Path
-    standard: bool = False
-    prompt_completion: bool = False
-    aggregate: str = "majority"
-    min_agreement: float = 0.0
-    both_bad: str = "drop"
-    pairs: str = "all"
-    eval_fraction: float = 0.0
-    seed: int = 0
-    allow_eval_overlap: bool = False
-    max_tokens: int | None = None
-    tokenizer: Path | None = None
+    options: ExportOptions
     preview: int = 0
     chat_template: Path | None = None
-    parquet: bool = False
-    save_to_disk: bool = False
-    yaml: bool = False
-    near_duplicates: str = "minhash"
-    datasets: tuple[str, ...] = ()
+    tokenizer: Path | None = None  # also the preview's template source
 
 
 @dataclass(frozen=True)
@@ -226,29 +212,30 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
     if args.command == "serve":
         return ServeSettings(args.db, args.host, args.port)
     if args.command == "export":
+        options = ExportOptions(
+            policy=SelectionPolicy(args.aggregate, args.min_agreement, args.both_bad, args.pairs, args.ties),
+            standard=args.standard,
+            prompt_completion=args.prompt_completion,
+            eval_fraction=args.eval_fraction,
+            seed=args.seed,
+            allow_eval_overlap=args.allow_eval_overlap,
+            near_duplicates=args.near_duplicates,
+            datasets=tuple(args.datasets),
+            parquet=args.parquet,
+            yaml=args.yaml,
+            save_to_disk=args.save_to_disk,
+            max_tokens=args.max_tokens,
+            tokenizer=args.tokenizer,
+        )
         return ExportSettings(
             args.db,
             args.kind,
             args.target,
             args.out,
-            args.standard,
-            args.prompt_completion,
-            args.aggregate,
-            args.min_agreement,
-            args.both_bad,
-            args.pairs,
-            args.eval_fraction,
-            args.seed,
-            args.allow_eval_overlap,
-            args.max_tokens,
-            args.tokenizer,
+            options,
             args.preview,
             args.chat_template,
-            args.parquet,
-            args.save_to_disk,
-            args.yaml,
-            args.near_duplicates,
-            tuple(args.datasets),
+            args.tokenizer,
         )
     if args.command == "stats":
         return StatsSettings(args.db, args.as_json)

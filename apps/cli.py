@@ -9,6 +9,7 @@ import getpass
 import json
 import sys
 from collections.abc import Sequence
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from labeling import users
 from labeling.errors import BadUserInput, PrefdeskError
 from labeling.ingest import ImportReport, import_files, utc_now
 from labeling.stats import desk_stats
+from store import backup
 from store.db import Store, open_store
 from store.errors import StoreError
 
@@ -78,6 +80,11 @@ def run(chosen: cli_settings.Settings) -> int:
         from apps import server  # gradio is imported only when serving
 
         return server.run(chosen)
+    if isinstance(chosen, cli_settings.RestoreSettings):
+        manifest = backup.restore_backup(chosen.source, chosen.db)
+        rows = ", ".join(f"{table} {count}" for table, count in manifest["rows"].items() if count)
+        print(f"restored {chosen.db} from {chosen.source} (made {manifest['created_at']}): {rows}")
+        return 0
     store = _open(chosen.db)
     try:
         return _run_with_store(chosen, store)
@@ -124,6 +131,10 @@ def _run_with_store(chosen: cli_settings.Settings, store: Store) -> int:
             _print_preview(chosen, manifest)
         for warning in manifest["warnings"]:
             print(f"warning: {warning}", file=sys.stderr)
+    elif isinstance(chosen, cli_settings.BackupSettings):
+        manifest = backup.write_backup(store, chosen.out, now=utc_now(), version=version("prefdesk"))
+        rows, tables = sum(manifest["rows"].values()), len(manifest["files"])
+        print(f"backed up {rows} rows in {tables} tables to {chosen.out}")
     elif isinstance(chosen, cli_settings.StatsSettings):
         stats = desk_stats(store)
         if chosen.as_json:

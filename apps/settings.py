@@ -62,6 +62,18 @@ class ExportSettings:
 
 
 @dataclass(frozen=True)
+class BackupSettings:
+    db: Path
+    out: Path
+
+
+@dataclass(frozen=True)
+class RestoreSettings:
+    source: Path
+    db: Path
+
+
+@dataclass(frozen=True)
 class StatsSettings:
     db: Path
     as_json: bool
@@ -82,6 +94,8 @@ Settings = (
     | ServeSettings
     | ExportSettings
     | StatsSettings
+    | BackupSettings
+    | RestoreSettings
     | DemoSettings
 )
 
@@ -193,6 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_db(stats)
     stats.add_argument("--json", action="store_true", dest="as_json")
 
+    backup = commands.add_parser("backup", help="snapshot the store as Parquet files in a new folder")
+    add_db(backup)
+    backup.add_argument("--out", type=Path, required=True, help="a new (or empty) folder")
+    restore = commands.add_parser("restore", help="create a new store from a backup folder")
+    restore.add_argument("--from", type=Path, required=True, dest="source", help="the backup folder")
+    add_db(restore)
+
     demo = commands.add_parser("demo", help="create a demo store from the bundled emails and serve it")
     demo.add_argument("--db", type=Path, default=Path(".prefdesk/demo.duckdb"))
     demo.add_argument("--host", default="127.0.0.1")
@@ -237,6 +258,10 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
             args.chat_template,
             args.tokenizer,
         )
+    if args.command == "backup":
+        return BackupSettings(args.db, args.out)
+    if args.command == "restore":
+        return RestoreSettings(args.source, args.db)
     if args.command == "stats":
         return StatsSettings(args.db, args.as_json)
     return DemoSettings(args.db, args.host, args.port, args.fresh)

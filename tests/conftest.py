@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,6 +54,27 @@ def support_records(count: int) -> list[dict[str, object]]:
             }
         )
     return records
+
+
+def start_desk_process(db: Path, port: int, timeout: float = 60) -> subprocess.Popen[str]:
+    """`prefdesk serve` in a subprocess, returned once it listens on 127.0.0.1:port."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "apps.cli", "serve", "--db", str(db), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            raise RuntimeError(f"prefdesk serve exited early:\n{output}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return process
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("prefdesk serve did not start listening in time")
 
 
 @contextmanager

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +12,7 @@ import pytest
 
 from labeling.ingest import import_files
 from store.db import open_store
-from tests.conftest import PASSWORD, add_annotators, free_port, write_jsonl
+from tests.conftest import PASSWORD, add_annotators, free_port, start_desk_process, write_jsonl
 
 XSS_PAYLOADS = (
     "<script>alert('xss-script')</script>",
@@ -88,20 +85,6 @@ def _records() -> list[dict[str, object]]:
     return records
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[str], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"prefdesk serve exited early:\n{process.stdout.read() if process.stdout else ''}"
-            )
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise RuntimeError("prefdesk serve did not start listening in time")
-
-
 @pytest.fixture
 def running_desk(tmp_path: Path) -> Iterator[RunningDesk]:
     db = tmp_path / "desk.duckdb"
@@ -110,15 +93,8 @@ def running_desk(tmp_path: Path) -> Iterator[RunningDesk]:
     add_annotators(store, "ana")
     store.close()
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "apps.cli", "serve", "--db", str(db), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    desk = RunningDesk(f"http://127.0.0.1:{port}", db, process)
+    desk = RunningDesk(f"http://127.0.0.1:{port}", db, start_desk_process(db, port))
     try:
-        _wait_for_port(port, process)
         yield desk
     finally:
         desk.stop()

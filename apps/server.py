@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 import sys
 
+import gradio as gr
+
 from apps.gradio_app.main import build_app, launch_options
 from apps.settings import DemoSettings, ServeSettings
 from labeling import users
@@ -23,7 +25,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve(store: Store, host: str, port: int, *, block: bool = True):  # type: ignore[no-untyped-def]
+def serve(store: Store, host: str, port: int, *, block: bool = True) -> gr.Blocks:
     """Launch the desk on host:port. Login is required whenever accounts exist; without any,
     only a loopback address is allowed (a one-person desk on one's own machine)."""
     has_users = bool(users.list_users(store))

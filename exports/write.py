@@ -23,7 +23,7 @@ def prepare_dir(out_dir: Path) -> None:
 
 
 def _atomic_write(path: Path, chunks: Iterable[str]) -> None:
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed below, then renamed)  # noqa: SIM115 (closed below, then renamed)
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed below, then renamed)
         "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
     )
     try:

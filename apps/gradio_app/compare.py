@@ -11,6 +11,7 @@ The view is (prompt, left, right, progress, showing_id, status, rationale, curre
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -171,7 +172,7 @@ class CompareScreen:
             )
         undo.click(self.undo, inputs=[state], outputs=outputs, api_name="undo", trigger_mode="once")
 
-    def _fixed_verdict(self, verdict: PairVerdict):  # type: ignore[no-untyped-def]
+    def _fixed_verdict(self, verdict: PairVerdict) -> Callable[..., tuple[Any, ...]]:
         def submit(
             showing_id: str, rationale: str, state: dict[str, Any] | None, request: gr.Request
         ) -> tuple[Any, ...]:

@@ -21,6 +21,8 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from labeling.errors import ImportRejected, Problem
 from labeling.ingest_formats import (
     FORMATS,
@@ -31,7 +33,7 @@ from labeling.ingest_formats import (
     SkipRecord,
     detect_format,
 )
-from labeling.ingest_readers import SUPPORTED_SUFFIXES, csv_columns, location_unit, read_records
+from labeling.ingest_readers import SUPPORTED_SUFFIXES, Located, csv_columns, location_unit, read_records
 from labeling.models import json_text, messages_to_json
 from labeling.perf import gc_paused
 from store import catalog
@@ -153,19 +155,48 @@ def _csv_format(path: Path, requested: str, problems: _Problems) -> str | None:
     return fmt
 
 
+@dataclass(frozen=True)
+class _Source:
+    """Where records come from: a file, or the records of a request (REST, scripts)."""
+
+    name: str
+    unit: str  # what a location number counts: line, row or record
+    records: Callable[[], Iterable[Located]]
+    sha256: Callable[[], str]
+    path: Path | None = None
+
+    @classmethod
+    def of_file(cls, path: Path) -> _Source:
+        return cls(
+            str(path), location_unit(path), lambda: read_records(path), lambda: _file_sha256(path), path
+        )
+
+    @classmethod
+    def of_records(cls, name: str, records: Sequence[Any]) -> _Source:
+        def located() -> Iterable[Located]:
+            for number, record in enumerate(records, start=1):
+                if isinstance(record, dict):
+                    yield number, record
+                else:
+                    yield number, Problem(name, number, None, "expected a JSON object", "record")
+
+        digest = hashlib.sha256(orjson.dumps(list(records), option=orjson.OPT_SORT_KEYS)).hexdigest()
+        return cls(name, "record", located, lambda: digest)
+
+
 def _read_candidates(
-    path: Path, requested: str, problems: _Problems, report: ImportReport
+    src: _Source, requested: str, problems: _Problems, report: ImportReport
 ) -> Iterable[tuple[Candidate, Problem]]:
-    """Valid candidates of one file with their location (a Problem without a message); every
+    """Valid candidates of one source with their location (a Problem without a message); every
     invalid record goes to `problems`."""
-    source, unit = str(path), location_unit(path)
+    source, unit = src.name, src.unit
     fmt: str | None = requested
-    if path.suffix.lower() == ".csv":
-        fmt = _csv_format(path, requested, problems)
+    if src.path is not None and src.path.suffix.lower() == ".csv":
+        fmt = _csv_format(src.path, requested, problems)
         if fmt is None:
             return
     records = 0
-    for number, record in read_records(path):
+    for number, record in src.records():
         if isinstance(record, Problem):
             problems.add(record)
             continue
@@ -195,16 +226,16 @@ def _read_candidates(
             continue
         yield candidate, location
     report.records += records
-    report.sources.append({"path": source, "sha256": _file_sha256(path), "records": records, "format": fmt})
+    report.sources.append({"path": source, "sha256": src.sha256(), "records": records, "format": fmt})
 
 
 def _plan(
-    paths: Sequence[Path], fmt: str, dataset: str, problems: _Problems, report: ImportReport
+    sources: Sequence[_Source], fmt: str, dataset: str, problems: _Problems, report: ImportReport
 ) -> dict[str, _PlannedItem]:
     planned: dict[str, _PlannedItem] = {}
     first_seen: dict[str, tuple[Candidate, Problem]] = {}
-    for path in paths:
-        for candidate, where in _read_candidates(path, fmt, problems, report):
+    for src in sources:
+        for candidate, where in _read_candidates(src, fmt, problems, report):
             prompt_json = messages_to_json(candidate.prompt)
             prompt_hash = short_hash(prompt_json)
             item_id = f"{dataset}/{candidate.source_id or prompt_hash}"
@@ -290,13 +321,33 @@ def import_files(
     now: Callable[[], datetime] = utc_now,
 ) -> ImportReport:
     """Validate every record of every file, then store the new ones in one transaction."""
+    problems = _Problems()
+    _check_paths(paths, problems)
+    sources = [_Source.of_file(path) for path in paths]
+    return _import(store, sources, fmt=fmt, dataset=dataset or paths[0].stem, now=now)
+
+
+def import_records(
+    store: Store,
+    records: Sequence[Any],
+    *,
+    dataset: str,
+    fmt: str = "auto",
+    source: str = "request",
+    now: Callable[[], datetime] = utc_now,
+) -> ImportReport:
+    """The same as import_files for records already parsed (a REST request, a script): the same
+    checks and messages, locations given as `source (record N)`."""
+    return _import(store, [_Source.of_records(source, records)], fmt=fmt, dataset=dataset, now=now)
+
+
+def _import(
+    store: Store, sources: Sequence[_Source], *, fmt: str, dataset: str, now: Callable[[], datetime]
+) -> ImportReport:
     if fmt != "auto" and fmt not in FORMATS:
         raise ImportRejected(
             [Problem("--format", None, None, f"unknown format {fmt!r} (use auto, {', '.join(FORMATS)})")]
         )
-    problems = _Problems()
-    _check_paths(paths, problems)
-    dataset = dataset or paths[0].stem
     if not _DATASET_NAME.match(dataset):
         raise ImportRejected(
             [
@@ -308,12 +359,13 @@ def import_files(
                 )
             ]
         )
+    problems = _Problems()
     report = ImportReport(dataset=dataset, sources=[])
     with gc_paused():
-        planned = _plan(paths, fmt, dataset, problems, report)
+        planned = _plan(sources, fmt, dataset, problems, report)
         problems.raise_if_any()
         if not planned:
-            raise ImportRejected([Problem(str(paths[0]), None, None, "no records found")])
+            raise ImportRejected([Problem(sources[0].name, None, None, "no records found")])
         _store_new(store, planned, problems, report, fmt, now)
     return report
 

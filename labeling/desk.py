@@ -18,6 +18,7 @@ from labeling import judgments, queue
 from labeling.ingest import utc_now
 from labeling.judgments import Recorded
 from labeling.models import PairJudgment, Progress, Showing
+from labeling.queue import PairIndex, QueuePolicy
 from store.db import Store
 
 
@@ -41,17 +42,23 @@ class Desk:
     store: Store
     now: Callable[[], datetime] = utc_now
     rng: random.Random = field(default_factory=random.Random)
+    policy: QueuePolicy = field(default_factory=QueuePolicy)
+    index: PairIndex = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.index = PairIndex(self.store, self.policy)
 
     def next_showing(self, annotator: str) -> Showing | None:
-        return queue.next_showing(self.store, annotator, rng=self.rng, now=self.now)
+        return queue.next_showing(self.store, self.index, annotator, rng=self.rng, now=self.now)
 
     def show_again(self, judgment: PairJudgment) -> Showing:
+        self.index.hold(judgment.annotator, judgment.pair_id)
         return queue.show_again(
             self.store, judgment.pair_id, judgment.left_id, judgment.right_id, now=self.now
         )
 
     def progress(self, annotator: str) -> Progress:
-        return queue.progress(self.store, annotator)
+        return self.index.progress(annotator)
 
     def submit(
         self,

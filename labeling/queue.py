@@ -1,24 +1,188 @@
 """Which pair an annotator sees next, and in which order its sides are shown.
 
-Assignment, overlap, reservations and active selection will live here; today every annotator
-works through every pair, least-judged first, and never gets a pair they have judged.
+The least-judged pair first, then an order of the annotator's own (so two people starting
+together see different pairs); never a pair the annotator has a judgment in force on. With an
+overlap k, a pair stops being offered once k annotators have judged it, and a pair on someone's
+screen is held for them (for `hold`) so that it is not judged more often than asked.
+
+The index behind this lives in memory, in the one process that owns the store, and catches up
+with the judgment log by sequence number before every decision (store/queue.py), so judgments
+written by any code path in this process are seen. Holds live only in memory: a restart frees
+them, which at worst shows a pair to a second person.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
+import threading
+import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+import numpy.typing as npt
 
 from labeling.errors import StaleShowing
 from labeling.models import Pair, Progress, Showing
 from store import catalog
-from store import judgments as log
+from store import queue as log_reader
 from store.db import Store
 
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant: scrambles hash ^ annotator key
 
-def _showing(store: Store, pair: Pair, left_id: str, right_id: str, now: datetime) -> Showing:
+
+@dataclass(frozen=True)
+class QueuePolicy:
+    overlap: int | None = None  # judgments wanted per pair; None: every annotator judges every pair
+    hold: timedelta = timedelta(minutes=30)
+
+    def __post_init__(self) -> None:
+        if self.overlap is not None and self.overlap < 1:
+            raise ValueError("overlap is at least 1 judgment per pair")
+
+
+def _key64(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+@dataclass
+class PairIndex:
+    """Votes in force per pair, each annotator's judged pairs and the holds, over numpy arrays."""
+
+    store: Store
+    policy: QueuePolicy = field(default_factory=QueuePolicy)
+    clock: Callable[[], float] = time.monotonic
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _ids: list[str] = field(default_factory=list, init=False)
+    _position: dict[str, int] = field(default_factory=dict, init=False)
+    _pairs: list[Pair] = field(default_factory=list, init=False)
+    _order: npt.NDArray[np.uint64] = field(default_factory=lambda: np.zeros(0, np.uint64), init=False)
+    _votes: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros(0, np.int32), init=False)
+    _held: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros(0, np.int32), init=False)
+    _live: dict[str, npt.NDArray[np.int16]] = field(default_factory=dict, init=False)
+    _holds: dict[str, tuple[int, float]] = field(default_factory=dict, init=False)
+    _pairs_seq: int = field(default=0, init=False)
+    _log_seq: int = field(default=0, init=False)
+
+    def sync(self) -> None:
+        """Catch up with pairs and judgments stored since the last call."""
+        with self.store.cursor() as cur:
+            new_pairs = log_reader.pairs_after(cur, self._pairs_seq)
+            delta = log_reader.log_after(cur, self._log_seq)
+        with self._lock:
+            self._add_pairs(new_pairs)
+            self._apply(delta)
+
+    def _add_pairs(self, new: log_reader.NewPairs) -> None:
+        if not new.ids:
+            return
+        start = len(self._ids)
+        for offset, pair_id in enumerate(new.ids):
+            self._position[pair_id] = start + offset
+        self._ids.extend(new.ids)
+        self._pairs.extend(
+            Pair(*row)
+            for row in zip(new.ids, new.item_ids, new.response_a_ids, new.response_b_ids, strict=True)
+        )
+        grow = len(new.ids)
+        order = np.fromiter((_key64(pair_id) for pair_id in new.ids), dtype=np.uint64, count=grow)
+        self._order = np.concatenate([self._order, order])
+        self._votes = np.concatenate([self._votes, np.zeros(grow, np.int32)])
+        self._held = np.concatenate([self._held, np.zeros(grow, np.int32)])
+        self._live = {
+            name: np.concatenate([live, np.zeros(grow, np.int16)]) for name, live in self._live.items()
+        }
+        self._pairs_seq = new.last_seq
+
+    def _apply(self, delta: log_reader.LogDelta) -> None:
+        for annotator, pair_id, change in zip(delta.annotators, delta.pair_ids, delta.changes, strict=True):
+            position = self._position.get(pair_id)
+            if position is None:  # a judgment on a pair that is no longer stored
+                continue
+            live = self._live_of(annotator)
+            before = live[position]
+            live[position] = max(before + change, 0)
+            self._votes[position] += int(live[position] > 0) - int(before > 0)
+            if change > 0:
+                self._release(annotator, position)
+        self._log_seq = delta.last_seq
+
+    def _live_of(self, annotator: str) -> npt.NDArray[np.int16]:
+        live = self._live.get(annotator)
+        if live is None:
+            live = self._live[annotator] = np.zeros(len(self._ids), np.int16)
+        return live
+
+    def _release(self, annotator: str, position: int | None = None) -> None:
+        hold = self._holds.get(annotator)
+        if hold is not None and (position is None or hold[0] == position):
+            del self._holds[annotator]
+            self._held[hold[0]] -= 1
+
+    def _expire_holds(self) -> None:
+        now = self.clock()
+        for annotator, (_, until) in list(self._holds.items()):
+            if until <= now:
+                self._release(annotator)
+
+    def _open_to(self, annotator: str) -> npt.NDArray[np.bool_]:
+        """Pairs this annotator may be given now (holds of others counted against the overlap)."""
+        mask: npt.NDArray[np.bool_] = self._live_of(annotator) == 0
+        if self.policy.overlap is not None:
+            mask &= (self._votes + self._held) < self.policy.overlap
+        return mask
+
+    def next_pair(self, annotator: str) -> Pair | None:
+        self.sync()
+        with self._lock:
+            self._expire_holds()
+            hold = self._holds.get(annotator)
+            if hold is not None and self._live_of(annotator)[hold[0]] == 0:
+                return self._pairs[hold[0]]  # the pair already on this annotator's screen
+            self._release(annotator)
+            candidates = np.flatnonzero(self._open_to(annotator))
+            if candidates.size == 0:
+                return None
+            votes = self._votes[candidates]
+            least = candidates[votes == votes.min()]
+            personal = (self._order[least] ^ np.uint64(_key64(annotator))) * _MIX
+            position = int(least[int(np.argmin(personal))])
+            if self.policy.overlap is not None:
+                self._holds[annotator] = (position, self.clock() + self.policy.hold.total_seconds())
+                self._held[position] += 1
+            return self._pairs[position]
+
+    def hold(self, annotator: str, pair_id: str) -> None:
+        """Hold a pair for an annotator who is shown it again (after an undo)."""
+        if self.policy.overlap is None:
+            return
+        self.sync()
+        with self._lock:
+            position = self._position.get(pair_id)
+            self._release(annotator)
+            if position is not None:
+                self._holds[annotator] = (position, self.clock() + self.policy.hold.total_seconds())
+                self._held[position] += 1
+
+    def progress(self, annotator: str) -> Progress:
+        """Pairs judged by this annotator, out of those plus the ones still open to them."""
+        self.sync()
+        with self._lock:
+            self._expire_holds()
+            judged = int(np.count_nonzero(self._live_of(annotator)))
+            if self.policy.overlap is None:
+                return Progress(judged=judged, total=len(self._ids))
+            open_now = self._open_to(annotator)
+            hold = self._holds.get(annotator)
+            if hold is not None and self._live_of(annotator)[hold[0]] == 0:
+                open_now[hold[0]] = True
+            return Progress(judged=judged, total=judged + int(np.count_nonzero(open_now)))
+
+
+def showing_of(store: Store, pair: Pair, left_id: str, right_id: str, now: datetime) -> Showing:
     with store.cursor() as cur:
         item = catalog.get_item(cur, pair.item_id)
         responses = catalog.get_responses(cur, [left_id, right_id])
@@ -35,17 +199,16 @@ def _showing(store: Store, pair: Pair, left_id: str, right_id: str, now: datetim
 
 
 def next_showing(
-    store: Store, annotator: str, *, rng: random.Random, now: Callable[[], datetime]
+    store: Store, index: PairIndex, annotator: str, *, rng: random.Random, now: Callable[[], datetime]
 ) -> Showing | None:
     """The next pair for `annotator` with its sides in random order, or None when done."""
-    with store.cursor() as cur:
-        pair = log.next_unjudged_pair(cur, annotator)
+    pair = index.next_pair(annotator)
     if pair is None:
         return None
     left, right = pair.response_a_id, pair.response_b_id
     if rng.random() < 0.5:
         left, right = right, left
-    return _showing(store, pair, left, right, now())
+    return showing_of(store, pair, left, right, now())
 
 
 def show_again(
@@ -56,10 +219,4 @@ def show_again(
         pair = catalog.get_pair(cur, pair_id)
     if pair is None:
         raise StaleShowing(f"no pair {pair_id!r}")
-    return _showing(store, pair, left_id, right_id, now())
-
-
-def progress(store: Store, annotator: str) -> Progress:
-    with store.cursor() as cur:
-        judged, total = log.annotator_progress(cur, annotator)
-    return Progress(judged=judged, total=total)
+    return showing_of(store, pair, left_id, right_id, now())

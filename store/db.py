@@ -52,6 +52,9 @@ class Store:
         self._connection = connection
         self.path = path
         self._cursor_lock = threading.Lock()
+        # One writer at a time in this process: sequence numbers then follow commit order, which
+        # is what lets readers of the log (the queue) read "everything after seq N" safely.
+        self._write_lock = threading.RLock()
 
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -66,7 +69,7 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor inside BEGIN/COMMIT; any error rolls everything back and re-raises."""
-        with self.cursor() as cur:
+        with self._write_lock, self.cursor() as cur:
             cur.execute("BEGIN TRANSACTION")
             try:
                 yield cur

@@ -9,7 +9,7 @@ from typing import Any
 
 import duckdb
 
-from labeling.models import JudgmentKind, Pair, PairJudgment, PairVerdict
+from labeling.models import JudgmentKind, PairJudgment, PairVerdict
 
 _PAIR_JUDGMENT_COLUMNS = (
     "id, annotator, item_id, pair_id, left_id, right_id, verdict, rationale, shown_at, submitted_at, strength"
@@ -129,36 +129,6 @@ def last_current_judgment(cur: duckdb.DuckDBPyConnection, annotator: str) -> Pai
         [annotator],
     ).fetchone()
     return _pair_judgment(row) if row else None
-
-
-def next_unjudged_pair(cur: duckdb.DuckDBPyConnection, annotator: str) -> Pair | None:
-    """A pair this annotator has no judgment in force on: the least-judged first, then in an
-    order of the annotator's own (so two people starting together see different pairs)."""
-    row = cur.execute(
-        """
-        WITH judged AS (SELECT pair_id, annotator FROM current_pair_judgments),
-             coverage AS (SELECT pair_id, count(*) AS votes FROM judged GROUP BY pair_id)
-        SELECT p.id, p.item_id, p.response_a_id, p.response_b_id
-        FROM pairs p
-        LEFT JOIN coverage c ON c.pair_id = p.id
-        WHERE p.id NOT IN (SELECT pair_id FROM judged WHERE annotator = ?)
-        ORDER BY coalesce(c.votes, 0), hash(p.id || ?)
-        LIMIT 1
-        """,
-        [annotator, annotator],
-    ).fetchone()
-    return Pair(*row) if row else None
-
-
-def annotator_progress(cur: duckdb.DuckDBPyConnection, annotator: str) -> tuple[int, int]:
-    """(pairs this annotator has a judgment in force on, pairs in the store)."""
-    row = cur.execute(
-        "SELECT (SELECT count(*) FROM current_pair_judgments WHERE annotator = ?), "
-        "(SELECT count(*) FROM pairs)",
-        [annotator],
-    ).fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1])
 
 
 @dataclass(frozen=True)

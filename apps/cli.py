@@ -16,7 +16,7 @@ from typing import Any
 from apps import settings as cli_settings
 from exports import preview, write
 from exports.run import run_export
-from labeling import users
+from labeling import tokens, users
 from labeling.errors import BadUserInput, PrefdeskError
 from labeling.ingest import ImportReport, import_files, utc_now
 from labeling.stats import desk_stats
@@ -105,6 +105,17 @@ def _run_with_store(chosen: cli_settings.Settings, store: Store) -> int:
     elif isinstance(chosen, cli_settings.UserListSettings):
         for user in users.list_users(store):
             print(f"{user.name}\t{user.role.value}")
+    elif isinstance(chosen, cli_settings.TokenCreateSettings):
+        token, info = tokens.create_token(store, chosen.user, chosen.label, utc_now)
+        print(token)
+        print(f"token {info.id} for {info.user_name!r}: shown once, keep it secret", file=sys.stderr)
+    elif isinstance(chosen, cli_settings.TokenListSettings):
+        for info in tokens.list_tokens(store):
+            state = f"revoked {info.revoked_at:%Y-%m-%d %H:%M}" if info.revoked_at else "active"
+            print(f"{info.id}\t{info.user_name}\t{state}\t{info.label}")
+    elif isinstance(chosen, cli_settings.TokenRevokeSettings):
+        info = tokens.revoke_token(store, chosen.token_id, utc_now)
+        print(f"revoked token {info.id} of {info.user_name!r}")
     elif isinstance(chosen, cli_settings.ExportSettings):
         manifest = run_export(
             store, chosen.out, kind=chosen.kind, target=chosen.target, options=chosen.options, now=utc_now

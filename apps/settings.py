@@ -42,11 +42,30 @@ class UserListSettings:
 
 
 @dataclass(frozen=True)
+class TokenCreateSettings:
+    db: Path
+    user: str
+    label: str
+
+
+@dataclass(frozen=True)
+class TokenListSettings:
+    db: Path
+
+
+@dataclass(frozen=True)
+class TokenRevokeSettings:
+    db: Path
+    token_id: str
+
+
+@dataclass(frozen=True)
 class ServeSettings:
     db: Path
     host: str
     port: int
-    share_hint: str | None = None  # printed at start, e.g. the demo's login
+    overlap: int | None = None  # judgments wanted per pair; None: everyone judges every pair
+    exports_dir: Path | None = None  # where REST exports are written; default: beside the store
 
 
 @dataclass(frozen=True)
@@ -91,6 +110,9 @@ Settings = (
     ImportSettings
     | UserAddSettings
     | UserListSettings
+    | TokenCreateSettings
+    | TokenListSettings
+    | TokenRevokeSettings
     | ServeSettings
     | ExportSettings
     | StatsSettings
@@ -107,6 +129,16 @@ def _port(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"{value} is not a port number (0-65535)")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is less than 1")
     return value
 
 
@@ -148,10 +180,27 @@ def build_parser() -> argparse.ArgumentParser:
     listing = user_commands.add_parser("list", help="list accounts")
     add_db(listing)
 
-    serve = commands.add_parser("serve", help="serve the desk in the browser")
+    tokens = commands.add_parser("tokens", help="API tokens for the REST API")
+    token_commands = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
+    create = token_commands.add_parser("create", help="make a token for a user (printed once)")
+    create.add_argument("user")
+    create.add_argument("--label", default="", help="what the token is for")
+    add_db(create)
+    add_db(token_commands.add_parser("list", help="list tokens (ids, owners; never the secrets)"))
+    revoke = token_commands.add_parser("revoke", help="stop a token from working")
+    revoke.add_argument("token_id", metavar="ID")
+    add_db(revoke)
+
+    serve = commands.add_parser("serve", help="serve the desk in the browser and the REST API")
     add_db(serve)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_port, default=DEFAULT_PORT)
+    serve.add_argument(
+        "--overlap",
+        type=_positive,
+        help="judgments wanted per pair (default: every annotator judges every pair)",
+    )
+    serve.add_argument("--exports-dir", type=Path, help="where REST exports go (default: STORE_DIR/exports)")
 
     export = commands.add_parser("export", help="write a training file from the judgments")
     export.add_argument("kind", choices=tuple(KINDS))
@@ -230,8 +279,14 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
         if args.users_command == "add":
             return UserAddSettings(args.db, args.name, args.role, args.password_stdin)
         return UserListSettings(args.db)
+    if args.command == "tokens":
+        if args.tokens_command == "create":
+            return TokenCreateSettings(args.db, args.user, args.label)
+        if args.tokens_command == "revoke":
+            return TokenRevokeSettings(args.db, args.token_id)
+        return TokenListSettings(args.db)
     if args.command == "serve":
-        return ServeSettings(args.db, args.host, args.port)
+        return ServeSettings(args.db, args.host, args.port, args.overlap, args.exports_dir)
     if args.command == "export":
         options = ExportOptions(
             policy=SelectionPolicy(args.aggregate, args.min_agreement, args.both_bad, args.pairs, args.ties),

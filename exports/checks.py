@@ -35,21 +35,22 @@ def _tool_calls(message: dict[str, Any], where: str, arguments: type) -> str | N
 def _messages(value: Any, name: str, *, weights: bool = False, openai: bool = False) -> str | None:
     if not isinstance(value, list) or not value:
         return f"{name} must be a non-empty list of messages"
+    # Runs on every message of every record (10^6 per large export): each field read once.
     for n, message in enumerate(value):
-        if not isinstance(message, dict) or message.get("role") not in ROLES:
+        if not isinstance(message, dict) or (role := message.get("role")) not in ROLES:
             return f"{name}[{n}] has no valid role"
         if message.get("tool_calls"):
             problem = _tool_calls(message, f"{name}[{n}]", str if openai else dict)
             if problem:
                 return problem
-        elif not isinstance(message.get("content"), str) or not message["content"].strip():
-            return f"{name}[{n}] has no text content"
-        if message["role"] == "tool" and openai and not message.get("tool_call_id"):
+        elif not isinstance(content := message.get("content"), str) or not content or content.isspace():
+            return f"{name}[{n}] has no text content"  # isspace: str.strip() would leave nothing
+        if role == "tool" and openai and not message.get("tool_call_id"):
             return f"{name}[{n}] is a tool result without a tool_call_id"
-        if message["role"] == "system" and n != 0:
+        if role == "system" and n != 0:
             return f"{name}[{n}] is a system message that is not first"
         if "weight" in message:
-            if not weights or message["role"] != "assistant":
+            if not weights or role != "assistant":
                 return f"{name}[{n}] has a weight, allowed only on assistant messages"
             if type(message["weight"]) is not int or message["weight"] not in (0, 1):
                 return f"{name}[{n}] has weight {message['weight']!r}; only 0 or 1"

@@ -13,12 +13,14 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from labeling import judgments, queue
 from labeling.ingest import utc_now
 from labeling.judgments import Recorded
 from labeling.models import PairJudgment, Progress, Showing
 from labeling.queue import PairIndex, QueuePolicy
+from store import events
 from store.db import Store
 
 
@@ -84,6 +86,11 @@ class Desk:
             shown_at=shown.shown_at,
             now=self.now,
         )
+
+    def events(self, after_seq: int, limit: int, annotator: str | None = None) -> list[dict[str, Any]]:
+        """The judgment log after a sequence number, oldest first (of one annotator, if given)."""
+        with self.store.cursor() as cur:
+            return events.events_after(cur, after_seq, limit, annotator)
 
     def is_recorded(self, judgment_id: str) -> bool:
         return judgments.is_recorded(self.store, judgment_id)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import combinations
@@ -22,8 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from labeling.errors import ImportRejected, Problem
+from labeling.ingest_fast import FastPlan, NotFast, plan_columns
 from labeling.ingest_formats import (
     FORMATS,
     PARSERS,
@@ -33,7 +37,15 @@ from labeling.ingest_formats import (
     SkipRecord,
     detect_format,
 )
-from labeling.ingest_readers import SUPPORTED_SUFFIXES, Located, csv_columns, location_unit, read_records
+from labeling.ingest_ids import pair_id_for, pair_metadata, short_hash
+from labeling.ingest_readers import (
+    SUPPORTED_SUFFIXES,
+    Located,
+    csv_columns,
+    jsonl_objects,
+    location_unit,
+    read_records,
+)
 from labeling.models import json_text, messages_to_json
 from labeling.perf import gc_paused
 from store import catalog
@@ -48,14 +60,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def short_hash(*parts: str) -> str:
-    return hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=8).hexdigest()
-
-
-def pair_id_for(response_x: str, response_y: str) -> tuple[str, str, str]:
-    """(pair id, first, second) with the two responses in canonical order."""
-    first, second = sorted((response_x, response_y))
-    return f"p_{short_hash(first, second)}", first, second
+__all__ = ["ImportReport", "import_files", "import_records", "pair_id_for", "short_hash", "utc_now"]
 
 
 @dataclass
@@ -183,6 +188,19 @@ class _Source:
         digest = hashlib.sha256(orjson.dumps(list(records), option=orjson.OPT_SORT_KEYS)).hexdigest()
         return cls(name, "record", located, lambda: digest)
 
+    def fast_records(self) -> Iterator[dict[str, Any]]:
+        """The records for the fast path; NotFast at the first one that cannot be read."""
+        if self.path is not None and self.path.suffix.lower() in (".jsonl", ".ndjson"):
+            for value in jsonl_objects(self.path):
+                if value is None:
+                    raise NotFast
+                yield value
+            return
+        for _, record in self.records():
+            if isinstance(record, Problem):
+                raise NotFast
+            yield record
+
 
 def _read_candidates(
     src: _Source, requested: str, problems: _Problems, report: ImportReport
@@ -300,18 +318,6 @@ def _plan(
     return planned
 
 
-def _pair_metadata(first_id: str, second_id: str, preferred_first: str, metadata: dict[str, Any]) -> str:
-    """Turn the source's verdict about (a, b) into the preferred response's id."""
-    verdict = metadata.get("source_verdict")
-    result = {k: v for k, v in metadata.items() if k != "source_verdict"}
-    if verdict in ("a", "b"):
-        other = second_id if preferred_first == first_id else first_id
-        result["source_preferred_id"] = preferred_first if verdict == "a" else other
-    elif verdict is not None:
-        result["source_verdict"] = verdict
-    return json_text(result)
-
-
 def import_files(
     store: Store,
     paths: Sequence[Path],
@@ -359,15 +365,87 @@ def _import(
                 )
             ]
         )
-    problems = _Problems()
-    report = ImportReport(dataset=dataset, sources=[])
     with gc_paused():
+        try:
+            return _import_fast(store, sources, fmt=fmt, dataset=dataset, now=now)
+        except NotFast:
+            pass  # the general path below finds and words what the fast path would not decide
+        problems = _Problems()
+        report = ImportReport(dataset=dataset, sources=[])
         planned = _plan(sources, fmt, dataset, problems, report)
         problems.raise_if_any()
         if not planned:
             raise ImportRejected([Problem(sources[0].name, None, None, "no records found")])
         _store_new(store, planned, problems, report, fmt, now)
     return report
+
+
+def _import_fast(
+    store: Store, sources: Sequence[_Source], *, fmt: str, dataset: str, now: Callable[[], datetime]
+) -> ImportReport:
+    """Well-formed records of the common shapes, planned and stored in columns (ingest_fast)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:  # hashing the files overlaps reading them
+        digests = [pool.submit(src.sha256) for src in sources]
+        plan = plan_columns([(_fast_format(src, fmt), src.fast_records()) for src in sources], dataset)
+        report = ImportReport(
+            dataset=dataset,
+            sources=[
+                {"path": src.name, "sha256": digest.result(), "records": read.records, "format": read.format}
+                for src, digest, read in zip(sources, digests, plan.sources, strict=True)
+            ],
+            records=sum(read.records for read in plan.sources),
+        )
+    _store_fast(store, plan, report, fmt, now)
+    return report
+
+
+def _fast_format(src: _Source, requested: str) -> str:
+    if src.path is None or src.path.suffix.lower() != ".csv":
+        return requested
+    fmt = _csv_format(src.path, requested, _Problems())
+    if fmt is None:
+        raise NotFast
+    return fmt
+
+
+def _without(table: pa.Table, ids: pa.Array) -> pa.Table:
+    return table.filter(pc.invert(pc.is_in(table.column("id"), value_set=ids)))
+
+
+def _store_fast(
+    store: Store, plan: FastPlan, report: ImportReport, fmt: str, now: Callable[[], datetime]
+) -> None:
+    items, responses, pairs = plan.items, plan.responses, plan.pairs
+    with store.transaction() as cur:
+        stored = catalog.prompt_hashes(cur, plan.item_ids)
+        if stored:
+            for item_id, prompt_hash, every_combination in zip(
+                plan.item_ids, plan.prompt_hashes, plan.every_combination, strict=True
+            ):
+                known = stored.get(item_id)
+                # Another prompt is a problem to word; new responses of a stored `responses` item
+                # are paired with its stored ones: both are the general path's work.
+                if known is not None and (known != prompt_hash or every_combination):
+                    raise NotFast
+            items = _without(items, pa.array(list(stored), type=pa.string()))
+            responses = _without(responses, catalog.stored_response_ids(cur, list(stored)))
+            pairs = _without(pairs, catalog.stored_pair_ids_among(cur, pairs.column("id")))
+        report.items_already_stored = len(stored)
+        report.items_added = items.num_rows
+        report.responses_added = responses.num_rows
+        report.pairs_added = pairs.num_rows
+        if report.added_anything:
+            catalog.insert_import_tables(
+                cur,
+                import_id=str(uuid.uuid4()),
+                dataset=report.dataset,
+                format_name=fmt,
+                sources=report.sources,
+                items=items,
+                responses=responses,
+                pairs=pairs,
+                now=now(),
+            )
 
 
 def _store_new(
@@ -455,7 +533,7 @@ def _new_rows(
         for x, y, metadata in item.explicit_pairs:
             pair_id, first, second = pair_id_for(x, y)
             wanted.setdefault(
-                pair_id, [pair_id, item_id, first, second, _pair_metadata(first, second, x, metadata)]
+                pair_id, [pair_id, item_id, first, second, pair_metadata(first, second, x, metadata)]
             )
         pair_rows.extend(wanted.values())
     return item_rows, response_rows, pair_rows

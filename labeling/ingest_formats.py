@@ -21,6 +21,11 @@ from labeling.models import Message, Role, ToolCall, canonical_json
 
 FORMATS = ("responses", "pairs", "trl", "arena")
 PROMPT_ROLES = {Role.SYSTEM, Role.USER, Role.ASSISTANT}
+# The fields each format reads; any other field of a record becomes item metadata.
+RESPONSES_FIELDS = frozenset({"id", "prompt", "responses", "group_key"})
+PAIRS_FIELDS = frozenset(
+    {"id", "prompt", "system", "response_a", "response_b", "model_a", "model_b", "group_key"}
+)
 
 
 class FieldProblem(Exception):
@@ -113,7 +118,7 @@ def _source_id(record: dict[str, Any], name: str = "id") -> str | None:
     return text
 
 
-def _metadata(record: dict[str, Any], known: set[str]) -> dict[str, Any]:
+def item_metadata(record: dict[str, Any], known: frozenset[str]) -> dict[str, Any]:
     """The record's `metadata` object plus any columns the format does not use."""
     value = record.get("metadata", {})
     if not isinstance(value, dict):
@@ -258,7 +263,7 @@ def parse_responses(record: dict[str, Any]) -> Candidate:
         source_id=_source_id(record),
         prompt=turns,
         responses=responses,
-        metadata=_metadata(record, {"id", "prompt", "responses", "group_key"}),
+        metadata=item_metadata(record, RESPONSES_FIELDS),
         group_key=_group_key(record),
     )
 
@@ -271,13 +276,12 @@ def parse_pairs(record: dict[str, Any]) -> Candidate:
     _distinct([a, b], ["response_a", "response_b"])
     model_a = _optional_text(record, "model_a") or "model_a"
     model_b = _optional_text(record, "model_b") or "model_b"
-    known = {"id", "prompt", "system", "response_a", "response_b", "model_a", "model_b", "group_key"}
     return Candidate(
         source_id=_source_id(record),
         prompt=turns,
         responses=[CandidateResponse(model_a.strip(), a), CandidateResponse(model_b.strip(), b)],
         pairs=[(0, 1)],
-        metadata=_metadata(record, known),
+        metadata=item_metadata(record, PAIRS_FIELDS),
         group_key=_group_key(record),
     )
 
@@ -338,7 +342,7 @@ def parse_trl(record: dict[str, Any]) -> Candidate:
     _distinct([chosen, rejected], ["chosen", "rejected"])
     model_chosen = _optional_text(record, "model_chosen") or "source:chosen"
     model_rejected = _optional_text(record, "model_rejected") or "source:rejected"
-    known = {"id", "prompt", "chosen", "rejected", "model_chosen", "model_rejected", "group_key"}
+    known = frozenset({"id", "prompt", "chosen", "rejected", "model_chosen", "model_rejected", "group_key"})
     return Candidate(
         source_id=_source_id(record),
         prompt=turns,
@@ -348,7 +352,7 @@ def parse_trl(record: dict[str, Any]) -> Candidate:
         ],
         pairs=[(0, 1)],
         pair_metadata={"source": "trl", "source_verdict": "a"},  # responses[0] was chosen
-        metadata=_metadata(record, known),
+        metadata=item_metadata(record, known),
         group_key=_group_key(record),
     )
 

@@ -20,6 +20,7 @@ from labeling.errors import Problem
 
 SUPPORTED_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
 _PROGRESS_FROM_BYTES = 4 * 1024 * 1024  # smaller files read too fast for a bar to help
+_PROGRESS_STEP = 1 << 20
 
 Record = dict[str, Any]
 Located = tuple[int, Record | Problem]  # (line or row number, record or problem)
@@ -68,6 +69,33 @@ def read_jsonl(path: Path) -> Iterator[Located]:
                 )
                 continue
             yield number, value
+
+
+def jsonl_objects(path: Path) -> Iterator[Record | None]:
+    """The JSON object of each non-blank line, or None for a line `read_jsonl` would report.
+
+    The import's fast path reads with this: no per-line decode or location, so a clean file is
+    read about twice as fast; at the first None the caller reads again with `read_jsonl`."""
+    loads = orjson.loads  # orjson checks UTF-8 itself, with the same verdicts as decode-then-load
+    with path.open("rb") as handle, _progress(path, path.stat().st_size, "B") as bar:
+        done = 0
+        for raw in handle:
+            done += len(raw)
+            if done >= _PROGRESS_STEP:  # tqdm per line would cost more than reading it
+                bar.update(done)
+                done = 0
+            if not raw or raw.isspace():
+                continue
+            try:
+                value = loads(raw)
+            except orjson.JSONDecodeError:
+                yield None
+                return
+            if type(value) is not dict:
+                yield None
+                return
+            yield value
+        bar.update(done)
 
 
 def read_json_array(path: Path) -> Iterator[Located]:

@@ -64,6 +64,19 @@ def stored_pair_ids(cur: duckdb.DuckDBPyConnection, pair_ids: Sequence[str]) -> 
     return {row[0] for row in rows}
 
 
+def stored_response_ids(cur: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) -> pa.Array:
+    """Ids of the stored responses of `item_ids`, as an Arrow array (to filter new rows by)."""
+    with registered(cur, wanted=_ids_table(item_ids)):
+        found = cur.execute("SELECT r.id FROM responses r JOIN wanted w ON w.id = r.item_id").to_arrow_table()
+    return found.column(0).combine_chunks()
+
+
+def stored_pair_ids_among(cur: duckdb.DuckDBPyConnection, pair_ids: pa.Array) -> pa.Array:
+    with registered(cur, wanted=pa.table({"id": pair_ids})):
+        found = cur.execute("SELECT p.id FROM pairs p JOIN wanted w USING (id)").to_arrow_table()
+    return found.column(0).combine_chunks()
+
+
 def _table(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> pa.Table:
     return pa.table(
         {name: pa.array([row[n] for row in rows], type=pa.string()) for n, name in enumerate(columns)}
@@ -83,16 +96,46 @@ def insert_import(
     now: datetime,
 ) -> None:
     """Insert new rows (already known not to exist) and the import's own record."""
-    with registered(
+    insert_import_tables(
         cur,
-        new_items=_table(items, ITEM_COLUMNS),
-        new_responses=_table(responses, RESPONSE_COLUMNS),
-        new_pairs=_table(pairs, PAIR_COLUMNS),
-    ):
+        import_id=import_id,
+        dataset=dataset,
+        format_name=format_name,
+        sources=sources,
+        items=_table(items, ITEM_COLUMNS),
+        responses=_table(responses, RESPONSE_COLUMNS),
+        pairs=_table(pairs, PAIR_COLUMNS),
+        now=now,
+    )
+
+
+def insert_import_tables(
+    cur: duckdb.DuckDBPyConnection,
+    *,
+    import_id: str,
+    dataset: str,
+    format_name: str,
+    sources: list[dict[str, Any]],
+    items: pa.Table,
+    responses: pa.Table,
+    pairs: pa.Table,
+    now: datetime,
+) -> None:
+    """insert_import for rows already in Arrow tables (ITEM_COLUMNS, RESPONSE_COLUMNS, PAIR_COLUMNS)."""
+    with registered(cur, new_items=items, new_responses=responses, new_pairs=pairs):
         _insert_rows(cur, import_id, now)
     cur.execute(
         "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [import_id, dataset, format_name, json.dumps(sources), len(items), len(responses), len(pairs), now],
+        [
+            import_id,
+            dataset,
+            format_name,
+            json.dumps(sources),
+            items.num_rows,
+            responses.num_rows,
+            pairs.num_rows,
+            now,
+        ],
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 
@@ -131,9 +131,8 @@ def last_current_judgment(cur: duckdb.DuckDBPyConnection, annotator: str) -> Pai
     return _pair_judgment(row) if row else None
 
 
-@dataclass(frozen=True)
-class PairVotes:
-    """Everything an exporter needs about one judged pair."""
+class PairVotes(NamedTuple):
+    """Everything an exporter needs about one judged pair (a row: exports read 10^5-10^6 of them)."""
 
     pair_id: str
     item_id: str
@@ -147,60 +146,58 @@ class PairVotes:
     strengths: tuple[int | None, ...] = ()  # per vote, in the same order: how much better, if said
 
 
+# One vote per annotator: their latest pair judgment that nothing supersedes (the
+# current_pair_judgments view), listed in annotator order. list_sort over structs led by the
+# annotator is ~5x faster than list(... ORDER BY annotator), DuckDB's sorted aggregate.
+_PAIR_VOTES = """
+    WITH votes AS (
+        SELECT pair_id,
+               list_sort(list({'annotator': annotator,
+                               'vote': CASE verdict WHEN 'left' THEN left_id WHEN 'right' THEN right_id
+                                       ELSE verdict END,
+                               'strength': strength})) AS ballots
+        FROM current_pair_judgments GROUP BY pair_id
+    )
+    SELECT p.id, p.item_id, i.prompt, i.group_key, ra.id, ra.content, rb.id, rb.content,
+           list_transform(v.ballots, b -> b.vote), list_transform(v.ballots, b -> b.strength)
+    FROM votes v
+    JOIN pairs p ON p.id = v.pair_id
+    JOIN items i ON i.id = p.item_id
+    JOIN responses ra ON ra.id = p.response_a_id
+    JOIN responses rb ON rb.id = p.response_b_id
+    WHERE len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], i.dataset)
+    ORDER BY p.seq
+"""
+_BATCH_ROWS = 65_536  # Arrow batches: converting a bounded slice at a time caps the extra memory
+
+
 def pair_votes(cur: duckdb.DuckDBPyConnection, datasets: tuple[str, ...] = ()) -> list[PairVotes]:
     """Votes in force on every pair that has any (of the given datasets, if any), in the pairs'
     import order."""
-    rows = cur.execute(
-        """
-        WITH votes AS (
-            SELECT pair_id,
-                   list(CASE verdict WHEN 'left' THEN left_id WHEN 'right' THEN right_id
-                        ELSE verdict END ORDER BY annotator) AS votes,
-                   list(strength ORDER BY annotator) AS strengths
-            FROM current_pair_judgments GROUP BY pair_id
-        )
-        SELECT p.id, p.item_id, i.prompt, i.group_key, ra.id, ra.content, rb.id, rb.content, v.votes,
-               v.strengths
-        FROM votes v
-        JOIN pairs p ON p.id = v.pair_id
-        JOIN items i ON i.id = p.item_id
-        JOIN responses ra ON ra.id = p.response_a_id
-        JOIN responses rb ON rb.id = p.response_b_id
-        WHERE len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], i.dataset)
-        ORDER BY p.seq
-        """,
-        [list(datasets), list(datasets)],
-    ).fetchall()
-    return [
-        PairVotes(
-            pair_id=row[0],
-            item_id=row[1],
-            prompt_json=row[2],
-            group_key=row[3],
-            response_a_id=row[4],
-            response_a=row[5],
-            response_b_id=row[6],
-            response_b=row[7],
-            votes=tuple(row[8]),
-            strengths=tuple(row[9]),
-        )
-        for row in rows
-    ]
+    reader = cur.execute(_PAIR_VOTES, [list(datasets), list(datasets)]).to_arrow_reader(_BATCH_ROWS)
+    result: list[PairVotes] = []
+    for batch in reader:
+        # Column by column through Arrow: much faster than fetchall's row tuples.
+        columns = [column.to_pylist() for column in batch.columns]
+        columns[8] = list(map(tuple, columns[8]))
+        columns[9] = list(map(tuple, columns[9]))
+        result.extend(map(PairVotes._make, zip(*columns, strict=True)))
+    return result
 
 
 def log_summary(cur: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """Counts over the whole log, and a hash of the judgments in force (for manifests)."""
     row = cur.execute(
         """
+        WITH in_force AS MATERIALIZED (SELECT id, pair_id, verdict FROM current_pair_judgments)
         SELECT
           (SELECT count(*) FROM judgments WHERE kind = 'pair'),
-          (SELECT count(*) FROM current_pair_judgments),
+          (SELECT count(*) FROM in_force),
           (SELECT count(*) FROM judgments j WHERE kind = 'pair'
              AND EXISTS (SELECT 1 FROM judgments u WHERE u.kind = 'undo' AND u.supersedes = j.id)),
           (SELECT count(DISTINCT pair_id) FROM judgments WHERE kind = 'pair'
-             AND pair_id NOT IN (SELECT pair_id FROM current_pair_judgments)),
-          (SELECT coalesce(sha256(string_agg(id || ':' || verdict, ',' ORDER BY id)), '')
-             FROM current_pair_judgments)
+             AND pair_id NOT IN (SELECT pair_id FROM in_force)),
+          (SELECT coalesce(sha256(string_agg(id || ':' || verdict, ',' ORDER BY id)), '') FROM in_force)
         """
     ).fetchone()
     assert row is not None

@@ -115,12 +115,13 @@ def add_annotators(store: Store, *names: str) -> None:
 @pytest.fixture
 def desk_server(tmp_path: Path) -> Iterator[tuple[str, Store]]:
     """The real Gradio app on a free loopback port, with annotators ana and bob and 6 items."""
-    from apps.server import serve
+    from apps.server import ServeOptions, serve
 
     opened = open_store(tmp_path / "desk.duckdb")
     import_files(opened, [write_jsonl(tmp_path / "support.jsonl", support_records(6))], dataset="support")
     add_annotators(opened, "ana", "bob")
-    app = serve(opened, "127.0.0.1", free_port(), block=False)
+    app = serve(opened, ServeOptions(port=free_port()), block=False)
+    assert app is not None
     try:
         yield app.local_url, opened
     finally:

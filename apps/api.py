@@ -1,0 +1,361 @@
+"""The REST API for scripts and integrations: the same Desk as the Gradio screens, behind
+per-user API tokens (`Authorization: Bearer pd_...`; `prefdesk tokens create USER`).
+
+Annotators get pairs, judge, undo and read their own judgments; admins also add items, read
+everyone's judgments and stats, export, and manage tokens. Errors are JSON: {"error": "..."}.
+OpenAPI: /api/openapi.json, docs at /api/docs.
+"""
+
+import re
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, FastAPI, Query, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from apps.api_models import (
+    ErrorOut,
+    EventsOut,
+    ExportIn,
+    ExportOut,
+    ImportOut,
+    ItemsIn,
+    JudgmentIn,
+    JudgmentOut,
+    Me,
+    NextPairOut,
+    TokenCreated,
+    TokenIn,
+    TokenOut,
+    UndoIn,
+)
+from exports.run import ExportOptions, run_export
+from exports.select import SelectionPolicy
+from labeling import tokens
+from labeling.desk import Desk, ShownPair
+from labeling.errors import (
+    IdempotencyConflict,
+    ImportRejected,
+    NoSuchUser,
+    NothingToUndo,
+    PrefdeskError,
+    StaleShowing,
+    UserExists,
+)
+from labeling.ingest import import_records, utc_now
+from labeling.models import PairJudgment, User, UserRole
+from labeling.stats import desk_stats
+from store.errors import StoreError, StoreWriteError
+from store.tokens import StoredToken
+
+PREFIX = "/api/v1"
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut, "description": text}
+    for code, text in {
+        401: "no token, or a token that is not valid or was revoked",
+        403: "your role may not do this",
+        422: "the request was not valid: `error` says what and where",
+    }.items()
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, problems: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.problems = status, message, problems or []
+
+
+def _status_of(exc: PrefdeskError) -> int:
+    """The HTTP status for a domain error: conflicts with the stored state are 409."""
+    if isinstance(exc, StaleShowing | IdempotencyConflict | NothingToUndo | UserExists):
+        return 409
+    if isinstance(exc, NoSuchUser | tokens.NoSuchToken):
+        return 404
+    return 422  # ImportRejected, JudgmentError, BadUserInput, ExportError: the input was refused
+
+
+def _error(status: int, message: str, problems: list[dict[str, Any]] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, "problems": problems or []}, status_code=status)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        response = _error(exc.status, exc.message, exc.problems)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @app.exception_handler(PrefdeskError)
+    async def domain_error(_: Request, exc: PrefdeskError) -> JSONResponse:
+        problems = []
+        if isinstance(exc, ImportRejected):
+            problems = [
+                {"source": p.source, "line": p.line, "field": p.field, "message": p.message}
+                for p in exc.problems
+            ]
+        return _error(_status_of(exc), str(exc), problems)
+
+    @app.exception_handler(StoreError)
+    async def store_error(_: Request, exc: StoreError) -> JSONResponse:
+        if isinstance(exc, StoreWriteError):
+            return _error(503, f"{exc}. Nothing was recorded; try again once the disk has room.")
+        return _error(500, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"field": ".".join(str(part) for part in error["loc"]), "message": error["msg"]}
+            for error in exc.errors()
+        ]
+        summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])
+        return _error(422, f"invalid request: {summary}", problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail))
+
+
+def _judgment_out(judgment: PairJudgment, duplicate: bool) -> JudgmentOut:
+    return JudgmentOut(
+        id=judgment.id,
+        annotator=judgment.annotator,
+        item_id=judgment.item_id,
+        pair_id=judgment.pair_id,
+        left_id=judgment.left_id,
+        right_id=judgment.right_id,
+        verdict=judgment.verdict.value,
+        preferred_id=judgment.preferred_id,
+        rationale=judgment.rationale,
+        strength=judgment.strength,
+        shown_at=judgment.shown_at,
+        submitted_at=judgment.submitted_at,
+        duplicate=duplicate,
+    )
+
+
+def _token_out(info: StoredToken) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "user": info.user_name,
+        "label": info.label,
+        "created_at": info.created_at,
+        "revoked_at": info.revoked_at,
+    }
+
+
+def build_api(desk: Desk, exports_dir: Path, now: Callable[[], datetime] = utc_now) -> FastAPI:
+    store = desk.store
+    app = FastAPI(
+        title="prefdesk",
+        summary="Judge LLM responses and pull training data: the REST API of a prefdesk server.",
+        version="1",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    _install_error_handlers(app)
+    bearer = HTTPBearer(auto_error=False, description="an API token: `prefdesk tokens create USER`")
+
+    def caller(credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]) -> User:
+        if credentials is None:
+            raise ApiError(
+                401, "send an API token: `Authorization: Bearer pd_...` (`prefdesk tokens create`)"
+            )
+        user = tokens.authenticate_token(store, credentials.credentials)
+        if user is None:
+            raise ApiError(401, "this API token is not valid or has been revoked")
+        return user
+
+    def admin(user: Annotated[User, Depends(caller)]) -> User:
+        if user.role is not UserRole.ADMIN:
+            raise ApiError(403, f"{user.name!r} is an annotator: this needs an admin's token")
+        return user
+
+    Caller = Annotated[User, Depends(caller)]
+    Admin = Annotated[User, Depends(admin)]
+
+    @app.get(f"{PREFIX}/me", response_model=Me, responses=_ERRORS, tags=["judging"])
+    def me(user: Caller) -> Me:
+        """Who the token belongs to, and how far they are."""
+        progress = desk.progress(user.name)
+        return Me(user=user.name, role=user.role.value, judged=progress.judged, total=progress.total)
+
+    @app.get(f"{PREFIX}/pairs/next", response_model=NextPairOut, responses=_ERRORS, tags=["judging"])
+    def next_pair(user: Caller) -> dict[str, Any]:
+        """The next pair for you to judge, sides shuffled, models hidden; `pair` is null when done."""
+        showing = desk.next_showing(user.name)
+        progress = desk.progress(user.name)
+        shown = None
+        if showing is not None:
+            shown = {
+                "showing_id": showing.showing_id,
+                "pair_id": showing.pair.id,
+                "item_id": showing.item.id,
+                "dataset": showing.item.dataset,
+                "prompt": [message.to_dict() for message in showing.item.prompt],
+                "left": {"id": showing.left.id, "content": showing.left.content},
+                "right": {"id": showing.right.id, "content": showing.right.content},
+                "shown_at": showing.shown_at,
+            }
+        counts = {"judged": progress.judged, "total": progress.total, "remaining": progress.remaining}
+        return {"pair": shown, "progress": counts}
+
+    @app.post(
+        f"{PREFIX}/judgments",
+        response_model=JudgmentOut,
+        status_code=201,
+        responses={
+            **_ERRORS,
+            200: {"model": JudgmentOut, "description": "already recorded"},
+            409: {"model": ErrorOut},
+        },
+        tags=["judging"],
+    )
+    def submit(body: JudgmentIn, user: Caller) -> JSONResponse:
+        """Record your verdict on a pair as shown. The same client_id again records nothing new."""
+        shown = ShownPair(body.client_id, body.pair_id, body.left_id, body.right_id, body.shown_at or now())
+        recorded = desk.submit(
+            user.name,
+            shown,
+            body.verdict,
+            rationale=body.rationale,
+            strength=body.strength,
+            judgment_id=body.client_id,
+        )
+        out = _judgment_out(recorded.judgment, recorded.duplicate)
+        return JSONResponse(out.model_dump(mode="json"), status_code=200 if recorded.duplicate else 201)
+
+    @app.post(
+        f"{PREFIX}/undo",
+        response_model=JudgmentOut,
+        responses={**_ERRORS, 409: {"model": ErrorOut, "description": "nothing left to undo"}},
+        tags=["judging"],
+    )
+    def undo(body: UndoIn, user: Caller) -> JudgmentOut:
+        """Withdraw your latest judgment still in force; returns it (its pair is yours again)."""
+        return _judgment_out(desk.undo(user.name, body.client_id), duplicate=False)
+
+    @app.get(f"{PREFIX}/judgments", response_model=EventsOut, responses=_ERRORS, tags=["judging"])
+    def judgments(
+        user: Caller,
+        after: Annotated[int, Query(ge=0, description="read events after this sequence number")] = 0,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+        annotator: Annotated[str | None, Query(max_length=64, description="admins: one annotator's")] = None,
+    ) -> dict[str, Any]:
+        """The judgment log (judgments and undos) oldest first. Annotators read their own only."""
+        if user.role is not UserRole.ADMIN:
+            if annotator not in (None, user.name):
+                raise ApiError(403, "annotators can read their own judgments only")
+            annotator = user.name
+        events = desk.events(after, limit, annotator)
+        return {"events": events, "next_after": events[-1]["seq"] if events else after}
+
+    @app.post(f"{PREFIX}/items", response_model=ImportOut, status_code=201, responses=_ERRORS, tags=["admin"])
+    def add_items(body: ItemsIn, _: Admin) -> dict[str, Any]:
+        """Add items and responses, all or nothing, with the same checks and messages as
+        `prefdesk import` (each problem says which record and field)."""
+        report = import_records(store, body.records, dataset=body.dataset, fmt=body.format, source="records")
+        return {
+            "dataset": report.dataset,
+            "records": report.records,
+            "items_added": report.items_added,
+            "responses_added": report.responses_added,
+            "pairs_added": report.pairs_added,
+            "items_already_stored": report.items_already_stored,
+            "duplicate_records": report.duplicate_records,
+            "skipped": report.skipped,
+        }
+
+    @app.get(f"{PREFIX}/stats", responses=_ERRORS, tags=["admin"])
+    def stats(_: Admin) -> dict[str, Any]:
+        """Counts of items, pairs and judgments, per verdict and per annotator."""
+        return desk_stats(store)
+
+    @app.post(
+        f"{PREFIX}/exports", response_model=ExportOut, status_code=201, responses=_ERRORS, tags=["admin"]
+    )
+    def export(body: ExportIn, _: Admin) -> dict[str, Any]:
+        """Write a training or eval set on the server (under its exports folder); download its
+        files from the paths in `files`."""
+        folder = f"{body.kind}-{body.target}-{now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+        options = ExportOptions(
+            policy=SelectionPolicy(body.aggregate, body.min_agreement, body.both_bad, body.pairs, body.ties),
+            standard=body.standard,
+            prompt_completion=body.prompt_completion,
+            eval_fraction=body.eval_fraction,
+            seed=body.seed,
+            allow_eval_overlap=body.allow_eval_overlap,
+            datasets=tuple(body.datasets),
+            parquet=body.parquet,
+            yaml=body.yaml,
+        )
+        manifest = run_export(
+            store, exports_dir / folder, kind=body.kind, target=body.target, options=options, now=now
+        )
+        names = [*manifest["files"].values(), "manifest.json", "README.md"]
+        files = {
+            name: f"{PREFIX}/exports/{folder}/{name}"
+            for name in names
+            if (exports_dir / folder / name).is_file()
+        }
+        manifest_json = orjson.loads(orjson.dumps(manifest, default=str))
+        return {
+            "export_id": manifest["export_id"],
+            "folder": folder,
+            "records": manifest["records"],
+            "files": files,
+            "manifest": manifest_json,
+        }
+
+    @app.get(
+        f"{PREFIX}/exports/{{folder}}/{{name}}",
+        response_class=FileResponse,
+        responses={**_ERRORS, 404: {"model": ErrorOut}},
+        tags=["admin"],
+    )
+    def export_file(folder: str, name: str, _: Admin) -> FileResponse:
+        """One file of an export made through this API."""
+        if not (_SAFE_NAME.match(folder) and _SAFE_NAME.match(name)):
+            raise ApiError(404, "no such export file")
+        path = exports_dir / folder / name
+        if not path.is_file():
+            raise ApiError(404, f"no file {name!r} in export {folder!r}")
+        return FileResponse(path, filename=name)
+
+    @app.post(
+        f"{PREFIX}/tokens",
+        response_model=TokenCreated,
+        status_code=201,
+        responses={**_ERRORS, 404: {"model": ErrorOut, "description": "no such user"}},
+        tags=["admin"],
+    )
+    def create_token(body: TokenIn, _: Admin) -> dict[str, Any]:
+        """Make an API token for a user; the token is in this response only."""
+        token, info = tokens.create_token(store, body.user, body.label, now)
+        return {**_token_out(info), "token": token}
+
+    @app.get(f"{PREFIX}/tokens", response_model=list[TokenOut], responses=_ERRORS, tags=["admin"])
+    def list_tokens(_: Admin) -> list[dict[str, Any]]:
+        """Every token's id, owner and state (never a secret)."""
+        return [_token_out(info) for info in tokens.list_tokens(store)]
+
+    @app.delete(
+        f"{PREFIX}/tokens/{{token_id}}",
+        response_model=TokenOut,
+        responses={**_ERRORS, 404: {"model": ErrorOut, "description": "no such token"}},
+        tags=["admin"],
+    )
+    def revoke_token(token_id: str, _: Admin) -> dict[str, Any]:
+        """Stop a token from working, at once."""
+        return _token_out(tokens.revoke_token(store, token_id, now))
+
+    return app

@@ -1,0 +1,177 @@
+"""Request and response bodies of the REST API: they are its OpenAPI schema, so every field
+says what it is and what it accepts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from exports.select import AGGREGATIONS, BOTH_BAD_POLICIES, PAIR_MODES, TIE_POLICIES
+from labeling.ingest_formats import FORMATS
+
+ClientId = Field(
+    pattern=r"^[A-Za-z0-9_.:-]{8,64}$",
+    description="your id for this action, 8-64 of A-Z a-z 0-9 _ . : - (a UUID is ideal): "
+    "sending it again never records twice",
+)
+Verdict = Literal["left", "right", "tie", "both_bad"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(description="what was wrong, for a person to read")
+    problems: list[dict[str, Any]] = Field(
+        default_factory=list, description="each problem with its place (source, line, field)"
+    )
+
+
+class Me(BaseModel):
+    user: str
+    role: Literal["admin", "annotator"]
+    judged: int
+    total: int
+
+
+class ResponseOut(BaseModel):
+    id: str
+    content: str = Field(description="untrusted model output: render it as text")
+
+
+class ShowingOut(BaseModel):
+    showing_id: str
+    pair_id: str
+    item_id: str
+    dataset: str
+    prompt: list[dict[str, Any]] = Field(description="chat messages, system first, user last")
+    left: ResponseOut
+    right: ResponseOut
+    shown_at: datetime
+
+
+class ProgressOut(BaseModel):
+    judged: int
+    total: int
+    remaining: int
+
+
+class NextPairOut(BaseModel):
+    pair: ShowingOut | None = Field(description="null when there is nothing left for you to judge")
+    progress: ProgressOut
+
+
+class JudgmentIn(Strict):
+    client_id: str = ClientId
+    pair_id: str = Field(max_length=200)
+    left_id: str = Field(max_length=200, description="the response shown on the left")
+    right_id: str = Field(max_length=200, description="the response shown on the right")
+    verdict: Verdict
+    rationale: str = Field(default="", max_length=5000)
+    strength: int | None = Field(default=None, ge=1, le=3, description="1 slightly, 2 clearly, 3 much better")
+    shown_at: datetime | None = Field(default=None, description="when the pair was shown (from /pairs/next)")
+
+
+class JudgmentOut(BaseModel):
+    id: str
+    annotator: str
+    item_id: str
+    pair_id: str
+    left_id: str
+    right_id: str
+    verdict: Verdict
+    preferred_id: str | None
+    rationale: str
+    strength: int | None
+    shown_at: datetime | None
+    submitted_at: datetime
+    duplicate: bool = Field(description="true when this client id was already recorded: nothing new")
+
+
+class UndoIn(Strict):
+    client_id: str = ClientId
+
+
+class EventOut(BaseModel):
+    seq: int
+    id: str
+    kind: str
+    annotator: str
+    item_id: str | None
+    pair_id: str | None
+    left_id: str | None
+    right_id: str | None
+    verdict: str | None
+    strength: int | None
+    rationale: str | None
+    supersedes: str | None
+    shown_at: datetime | None
+    submitted_at: datetime
+
+
+class EventsOut(BaseModel):
+    events: list[EventOut]
+    next_after: int = Field(description="pass as `after` to read on from here")
+
+
+class ItemsIn(Strict):
+    dataset: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    format: Literal["auto", *FORMATS] = "auto"  # type: ignore[valid-type]
+    records: list[dict[str, Any]] = Field(min_length=1, max_length=100_000)
+
+
+class ImportOut(BaseModel):
+    dataset: str
+    records: int
+    items_added: int
+    responses_added: int
+    pairs_added: int
+    items_already_stored: int
+    duplicate_records: int
+    skipped: dict[str, int]
+
+
+class ExportIn(Strict):
+    kind: Literal["dpo", "sft", "kto", "reward", "evals"]
+    target: Literal["trl", "openai", "openai-evals", "oaieval", "promptfoo"]
+    datasets: list[str] = Field(default_factory=list, max_length=100)
+    aggregate: Literal[AGGREGATIONS] = "majority"  # type: ignore[valid-type]
+    min_agreement: float = Field(default=0.0, ge=0.0, le=1.0)
+    ties: Literal[TIE_POLICIES] = "drop"  # type: ignore[valid-type]
+    both_bad: Literal[BOTH_BAD_POLICIES] = "drop"  # type: ignore[valid-type]
+    pairs: Literal[PAIR_MODES] = "all"  # type: ignore[valid-type]
+    eval_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
+    seed: int = Field(default=0, ge=0, le=2**31)
+    allow_eval_overlap: bool = False
+    standard: bool = False
+    prompt_completion: bool = False
+    parquet: bool = False
+    yaml: bool = False
+
+
+class ExportOut(BaseModel):
+    export_id: str
+    folder: str
+    records: int
+    files: dict[str, str] = Field(description="each written file's download path")
+    manifest: dict[str, Any]
+
+
+class TokenIn(Strict):
+    user: str = Field(max_length=64)
+    label: str = Field(default="", max_length=100)
+
+
+class TokenOut(BaseModel):
+    id: str
+    user: str
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="shown once: keep it secret")

@@ -56,8 +56,7 @@ class RunningServer:
     thread: threading.Thread
 
     def close(self) -> None:
-        # Gradio's event streams stay open: waiting for them only delays a test's teardown.
-        self.server.should_exit = self.server.force_exit = True
+        self.server.should_exit = True
         self.thread.join(timeout=15)
 
 
@@ -94,7 +93,8 @@ def serve(store: Store, options: ServeOptions, *, block: bool = True) -> Running
         port=options.port,
         log_level="warning",
         access_log=False,  # request lines carry no secrets, but a busy desk would flood the terminal
-        timeout_graceful_shutdown=5,
+        # Gradio's event streams stay open: past this, shutting down stops waiting for them.
+        timeout_graceful_shutdown=5 if block else 1,
     )
     server = uvicorn.Server(config)
     if block:

@@ -1,0 +1,156 @@
+"""The REST API of a real server over HTTP: judging, idempotency, undo, adding items, exports."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.app.conftest import RestDesk
+
+pytestmark = pytest.mark.app
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def judge(client, verdict: str = "left", client_id: str | None = None, rationale: str = "") -> dict:  # type: ignore[no-untyped-def,type-arg]
+    shown = client.get("/pairs/next").json()["pair"]
+    body = {
+        "client_id": client_id or new_id(),
+        "pair_id": shown["pair_id"],
+        "left_id": shown["left"]["id"],
+        "right_id": shown["right"]["id"],
+        "verdict": verdict,
+        "rationale": rationale,
+        "shown_at": shown["shown_at"],
+    }
+    response = client.post("/judgments", json=body)
+    assert response.status_code == 201, response.text
+    return {"body": body, "shown": shown, "recorded": response.json()}
+
+
+def test_an_annotator_judges_every_pair_once_with_sides_as_shown(rest_desk: RestDesk) -> None:
+    with rest_desk.client("ana") as ana:
+        assert ana.get("/me").json() == {"user": "ana", "role": "annotator", "judged": 0, "total": 6}
+        seen = set()
+        for _ in range(6):
+            done = judge(ana, "left")
+            seen.add(done["shown"]["pair_id"])
+            assert done["recorded"]["preferred_id"] == done["shown"]["left"]["id"]
+            assert "model" not in str(done["shown"])  # models stay hidden
+        assert len(seen) == 6
+        last = ana.get("/pairs/next").json()
+        assert last == {"pair": None, "progress": {"judged": 6, "total": 6, "remaining": 0}}
+    assert [row[1] for row in rest_desk.judgment_rows()] == ["ana"] * 6
+
+
+def test_a_retried_submit_records_once_and_a_reused_client_id_is_a_conflict(rest_desk: RestDesk) -> None:
+    with rest_desk.client("ana") as ana:
+        first = judge(ana, "left")
+        again = ana.post("/judgments", json=first["body"])
+        assert again.status_code == 200 and again.json()["duplicate"] is True
+        changed = ana.post("/judgments", json={**first["body"], "verdict": "right"})
+        assert changed.status_code == 409
+        assert "already used for a different judgment" in changed.json()["error"]
+    assert len(rest_desk.judgment_rows()) == 1
+
+
+def test_undo_withdraws_the_latest_judgment_and_the_pair_comes_back(rest_desk: RestDesk) -> None:
+    with rest_desk.client("ana") as ana:
+        done = judge(ana, "right")
+        undo_id = new_id()
+        undone = ana.post("/undo", json={"client_id": undo_id})
+        assert undone.status_code == 200 and undone.json()["id"] == done["recorded"]["id"]
+        assert (
+            ana.post("/undo", json={"client_id": undo_id}).json()["id"] == done["recorded"]["id"]
+        )  # retried
+        nothing = ana.post("/undo", json={"client_id": new_id()})
+        assert nothing.status_code == 409 and "no judgment of yours left to undo" in nothing.json()["error"]
+        assert ana.get("/me").json()["judged"] == 0
+        events = ana.get("/judgments").json()["events"]
+        assert [e["kind"] for e in events] == ["pair", "undo"]
+        assert events[1]["supersedes"] == done["recorded"]["id"]
+
+
+def test_bad_requests_say_what_was_wrong_as_json(rest_desk: RestDesk) -> None:
+    with rest_desk.client("ana") as ana:
+        shown = ana.get("/pairs/next").json()["pair"]
+        body = {
+            "client_id": new_id(),
+            "pair_id": shown["pair_id"],
+            "left_id": shown["left"]["id"],
+            "right_id": shown["right"]["id"],
+            "verdict": "better",
+        }
+        bad = ana.post("/judgments", json=body)
+        assert bad.status_code == 422
+        assert bad.json()["error"].startswith("invalid request: body.verdict:")
+        stale = ana.post("/judgments", json={**body, "verdict": "left", "right_id": "r_0000000000000000"})
+        assert stale.status_code == 409 and "not the two responses" in stale.json()["error"]
+        assert (
+            ana.post(
+                "/judgments", content=b"{not json", headers={"content-type": "application/json"}
+            ).status_code
+            == 422
+        )
+    assert rest_desk.judgment_rows() == []
+
+
+def test_adding_items_is_all_or_nothing_with_the_importers_messages(rest_desk: RestDesk) -> None:
+    good = {
+        "id": "new-1",
+        "prompt": "Can I gift an ebook?",
+        "responses": [{"model": "a", "content": "Yes."}, {"model": "b", "content": "No."}],
+    }
+    broken = {"id": "new-2", "prompt": "Refund?", "responses": [{"model": "a"}]}
+    with rest_desk.client("root") as root:
+        refused = root.post("/items", json={"dataset": "inbox", "records": [good, broken]})
+        assert refused.status_code == 422
+        problem = refused.json()["problems"][0]
+        assert problem["line"] == 2 and problem["source"] == "records"
+        assert (
+            "records (record 2)" in refused.json()["error"]
+            and "Nothing was imported" in refused.json()["error"]
+        )
+        assert root.get("/stats").json()["items"] == 6
+        added = root.post("/items", json={"dataset": "inbox", "records": [good]})
+        assert added.status_code == 201 and added.json()["pairs_added"] == 1
+        assert root.post("/items", json={"dataset": "inbox", "records": [good]}).json()["pairs_added"] == 0
+    with rest_desk.client("bob") as bob:
+        assert bob.get("/me").json()["total"] == 7
+
+
+def test_an_admin_exports_and_downloads_a_training_file(rest_desk: RestDesk) -> None:
+    with rest_desk.client("ana") as ana:
+        for _ in range(3):
+            judge(ana, "left")
+    with rest_desk.client("root") as root:
+        made = root.post("/exports", json={"kind": "dpo", "target": "trl"})
+        assert made.status_code == 201, made.text
+        export = made.json()
+        assert export["records"] == 3
+        data_path = export["files"]["dpo_trl.jsonl"]
+        downloaded = root.get(data_path.removeprefix("/api/v1"))
+        on_disk = (rest_desk.exports_dir / export["folder"] / "dpo_trl.jsonl").read_bytes()
+        assert downloaded.status_code == 200 and downloaded.content == on_disk
+        assert root.get(f"/exports/{export['folder']}/..%2F..%2Fdesk.duckdb").status_code == 404
+        assert root.get("/exports/..%2F..%2F/desk.duckdb").status_code == 404
+        refused = root.post("/exports", json={"kind": "kto", "target": "openai"})
+        assert refused.status_code == 422 and "kto exports to trl" in refused.json()["error"]
+
+
+def test_openapi_schema_and_docs_are_served(rest_desk: RestDesk) -> None:
+    import httpx
+
+    schema = httpx.get(rest_desk.url + "api/openapi.json").json()
+    assert {
+        "/api/v1/pairs/next",
+        "/api/v1/judgments",
+        "/api/v1/undo",
+        "/api/v1/items",
+        "/api/v1/exports",
+    } <= set(schema["paths"])
+    assert httpx.get(rest_desk.url + "api/docs").status_code == 200
+    assert httpx.get(rest_desk.url).status_code == 200  # the Gradio desk is still at /

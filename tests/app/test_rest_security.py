@@ -1,0 +1,213 @@
+"""Who may do what, through both APIs: the REST API and Gradio's own endpoints. Injection-shaped
+input is data. Secrets never reach logs or the store in clear."""
+
+from __future__ import annotations
+
+import signal
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from gradio_client import Client
+
+from labeling import tokens, users
+from labeling.ingest import import_files, utc_now
+from store.db import open_store
+from tests.app.conftest import RestDesk
+from tests.conftest import PASSWORD, free_port, start_desk_process, support_records, write_jsonl
+
+pytestmark = pytest.mark.app
+
+ADMIN_CALLS = [
+    ("GET", "/stats", None),
+    (
+        "POST",
+        "/items",
+        {"dataset": "x", "records": [{"prompt": "p", "responses": [{"model": "a", "content": "b"}]}]},
+    ),
+    ("POST", "/exports", {"kind": "dpo", "target": "trl"}),
+    ("GET", "/exports/dpo-trl-1/dpo_trl.jsonl", None),
+    ("GET", "/tokens", None),
+    ("POST", "/tokens", {"user": "ana", "label": "mine now"}),
+    ("DELETE", "/tokens/00000000", None),
+]
+ANYONE_CALLS = [
+    ("GET", "/me", None),
+    ("GET", "/pairs/next", None),
+    ("GET", "/judgments", None),
+    ("POST", "/undo", {"client_id": "undo-0000001"}),
+    (
+        "POST",
+        "/judgments",
+        {"client_id": "c-00000001", "pair_id": "p", "left_id": "a", "right_id": "b", "verdict": "left"},
+    ),
+]
+INJECTIONS = [
+    "' OR '1'='1",
+    "x'; DROP TABLE judgments; --",
+    '") UNION SELECT password_hash FROM users --',
+    "%' OR 1=1 --",
+    "\\'; DELETE FROM api_tokens; --",
+]
+
+
+def call(client: httpx.Client, method: str, path: str, body: object) -> httpx.Response:
+    return client.request(method, path, json=body) if body is not None else client.request(method, path)
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ADMIN_CALLS + ANYONE_CALLS)
+def test_calls_without_a_valid_token_are_refused(
+    rest_desk: RestDesk, method: str, path: str, body: object
+) -> None:
+    forged = "pd_" + rest_desk.tokens["root"][3:11] + "_" + "A" * 43  # a real id, a wrong secret
+    for token in (None, "not-a-token", forged):
+        with rest_desk.client(token=token) as anonymous:
+            response = call(anonymous, method, path, body)
+        assert response.status_code == 401, (token, response.text)
+        assert response.json()["error"] and response.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ADMIN_CALLS)
+def test_an_annotator_cannot_call_admin_endpoints(
+    rest_desk: RestDesk, method: str, path: str, body: object
+) -> None:
+    with rest_desk.client("ana") as ana:
+        response = call(ana, method, path, body)
+    assert response.status_code == 403
+    assert "needs an admin" in response.json()["error"]
+    with rest_desk.store.cursor() as cur:
+        assert cur.execute("SELECT count(*) FROM items").fetchone() == (6,)
+        assert cur.execute("SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL").fetchone() == (3,)
+    assert not rest_desk.exports_dir.exists()
+
+
+def test_an_annotator_reads_only_their_own_judgments(rest_desk: RestDesk) -> None:
+    for name in ("ana", "bob"):
+        with rest_desk.client(name) as person:
+            shown = person.get("/pairs/next").json()["pair"]
+            body = {
+                "client_id": uuid.uuid4().hex,
+                "pair_id": shown["pair_id"],
+                "left_id": shown["left"]["id"],
+                "right_id": shown["right"]["id"],
+                "verdict": "tie",
+                "rationale": f"secret of {name}",
+            }
+            assert person.post("/judgments", json=body).status_code == 201
+    with rest_desk.client("ana") as ana:
+        assert {e["annotator"] for e in ana.get("/judgments").json()["events"]} == {"ana"}
+        assert ana.get("/judgments", params={"annotator": "bob"}).status_code == 403
+        assert ana.post("/undo", json={"client_id": uuid.uuid4().hex}).json()["annotator"] == "ana"
+    with rest_desk.client("bob") as bob:
+        assert bob.get("/me").json()["judged"] == 1  # ana's undo did not touch bob's judgment
+    with rest_desk.client("root") as root:
+        assert {e["annotator"] for e in root.get("/judgments").json()["events"]} == {"ana", "bob"}
+        assert {
+            e["annotator"] for e in root.get("/judgments", params={"annotator": "bob"}).json()["events"]
+        } == {"bob"}
+
+
+def test_a_revoked_token_stops_working_at_once(rest_desk: RestDesk) -> None:
+    with rest_desk.client("root") as root:
+        made = root.post("/tokens", json={"user": "bob", "label": "laptop"})
+        assert made.status_code == 201
+        fresh = made.json()
+        listed = root.get("/tokens").json()
+        assert fresh["id"] in {t["id"] for t in listed} and all("token" not in t for t in listed)
+        with rest_desk.client(token=fresh["token"]) as bob:
+            assert bob.get("/me").json()["user"] == "bob"
+            assert root.delete(f"/tokens/{fresh['id']}").json()["revoked_at"] is not None
+            assert bob.get("/me").status_code == 401
+        assert root.delete("/tokens/ffffffff").status_code == 404
+        assert root.delete(f"/tokens/{rest_desk.tokens['root'][3:11]}").status_code == 200
+        assert root.get("/me").status_code == 401  # an admin can revoke even their own token
+
+
+def test_injection_shaped_input_is_stored_and_matched_as_data(rest_desk: RestDesk) -> None:
+    with rest_desk.client("root") as root:
+        for text in INJECTIONS:
+            assert root.get("/judgments", params={"annotator": text}).json()["events"] == []
+            assert root.delete(f"/tokens/{text}").status_code == 404
+            assert root.post("/tokens", json={"user": text}).status_code == 404
+            empty = root.post("/exports", json={"kind": "dpo", "target": "trl", "datasets": [text]})
+            assert empty.status_code == 201 and empty.json()["records"] == 0  # no such dataset
+            assert root.get(f"/exports/{text}/x.jsonl").status_code == 404
+        records = [
+            {
+                "id": text,
+                "prompt": text,
+                "responses": [{"model": text, "content": text}, {"model": "m", "content": "ok"}],
+            }
+            for text in INJECTIONS
+        ]
+        assert root.post("/items", json={"dataset": "inj", "records": records}).status_code == 201
+    with rest_desk.client("ana") as ana:
+        for text in INJECTIONS:
+            body = {
+                "client_id": uuid.uuid4().hex,
+                "pair_id": text,
+                "left_id": text,
+                "right_id": text,
+                "verdict": "left",
+            }
+            assert ana.post("/judgments", json=body).status_code == 409
+    with rest_desk.store.cursor() as cur:
+        assert cur.execute("SELECT count(*) FROM items").fetchone() == (6 + len(INJECTIONS),)
+        stored = {
+            row[0] for row in cur.execute("SELECT source_id FROM items WHERE dataset = 'inj'").fetchall()
+        }
+        assert stored == set(INJECTIONS)
+        assert cur.execute("SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL").fetchone() == (3,)
+        assert cur.execute("SELECT count(*) FROM users").fetchone() == (3,)
+
+
+def test_gradio_endpoints_need_a_login_and_act_only_for_the_signed_in_annotator(rest_desk: RestDesk) -> None:
+    with pytest.raises(Exception):  # noqa: B017 - gradio_client raises its own types across versions
+        Client(rest_desk.url, verbose=False).predict(api_name="/next_pair")
+    with pytest.raises(Exception):  # noqa: B017
+        Client(
+            rest_desk.url, auth=("ana", rest_desk.tokens["ana"]), verbose=False
+        )  # a token is not a password
+    ana = Client(rest_desk.url, auth=("ana", PASSWORD), verbose=False)
+    endpoints = ana.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert set(endpoints) == {"/next_pair", "/submit_pair", "/undo"}
+    for endpoint in endpoints.values():  # nothing names an annotator: the login decides who judges
+        assert not {"annotator", "user", "username"} & {p["parameter_name"] for p in endpoint["parameters"]}
+    view = ana.predict(api_name="/next_pair")
+    ana.predict(view[4], "left", "", api_name="/submit_pair")
+    assert {row[1] for row in rest_desk.judgment_rows()} == {"ana"}
+    with pytest.raises(Exception):  # noqa: B017 - a REST token does not open Gradio's API
+        httpx.post(
+            rest_desk.url + "gradio_api/call/next_pair",
+            json={"data": []},
+            headers={"Authorization": f"Bearer {rest_desk.tokens['root']}"},
+        ).raise_for_status()
+
+
+def test_passwords_and_tokens_never_reach_the_log_or_the_store_in_clear(tmp_path: Path) -> None:
+    db = tmp_path / "desk.duckdb"
+    store = open_store(db)
+    import_files(store, [write_jsonl(tmp_path / "s.jsonl", support_records(3))], dataset="support")
+    users.add_user(store, "ana", "annotator", PASSWORD, utc_now)
+    token, _ = tokens.create_token(store, "ana", "ci", utc_now)
+    store.close()
+    port = free_port()
+    process = start_desk_process(db, port)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        Client(url, auth=("ana", PASSWORD), verbose=False).predict(api_name="/next_pair")
+        with pytest.raises(Exception):  # noqa: B017
+            Client(url, auth=("ana", PASSWORD + "-wrong"), verbose=False)
+        assert httpx.get(url + "api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert httpx.get(url + "api/v1/me", headers={"Authorization": f"Bearer {token}x"}).status_code == 401
+    finally:
+        process.send_signal(signal.SIGINT)
+        output = process.communicate(timeout=30)[0]
+    secret = token.split("_", 2)[2]
+    assert "prefdesk is serving" in output
+    for clear in (PASSWORD, secret):
+        assert clear not in output
+        assert clear.encode() not in db.read_bytes()
+        wal = db.with_suffix(".duckdb.wal")
+        assert not wal.exists() or clear.encode() not in wal.read_bytes()

@@ -2,8 +2,9 @@
 
 The least-judged pair first, then an order of the annotator's own (so two people starting
 together see different pairs); never a pair the annotator has a judgment in force on. With an
-overlap k, a pair stops being offered once k annotators have judged it, and a pair on someone's
-screen is held for them (for `hold`) so that it is not judged more often than asked.
+overlap k, a pair stops being offered once k annotators have judged it. A pair on someone's
+screen is held for them (for `hold`): it counts as judged when choosing, and with an overlap it is
+not offered past k, so that it is not judged more often than asked.
 
 The index behind this lives in memory, in the one process that owns the store, and catches up
 with the judgment log by sequence number before every decision (store/queue.py), so judgments
@@ -146,19 +147,17 @@ class PairIndex:
             candidates = np.flatnonzero(self._open_to(annotator))
             if candidates.size == 0:
                 return None
-            votes = self._votes[candidates]
-            least = candidates[votes == votes.min()]
+            # Pairs on someone's screen count as judged: people starting together spread out.
+            load = self._votes[candidates] + self._held[candidates]
+            least = candidates[load == load.min()]
             personal = (self._order[least] ^ np.uint64(_key64(annotator))) * _MIX
             position = int(least[int(np.argmin(personal))])
-            if self.policy.overlap is not None:
-                self._holds[annotator] = (position, self.clock() + self.policy.hold.total_seconds())
-                self._held[position] += 1
+            self._holds[annotator] = (position, self.clock() + self.policy.hold.total_seconds())
+            self._held[position] += 1
             return self._pairs[position]
 
     def hold(self, annotator: str, pair_id: str) -> None:
         """Hold a pair for an annotator who is shown it again (after an undo)."""
-        if self.policy.overlap is None:
-            return
         self.sync()
         with self._lock:
             position = self._position.get(pair_id)

@@ -17,6 +17,7 @@ import orjson
 from fastapi import Depends, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -60,6 +61,7 @@ _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut, "description": text}
     for code, text in {
+        400: "the body could not be read (not UTF-8 JSON)",
         401: "no token, or a token that is not valid or was revoked",
         403: "your role may not do this",
         422: "the request was not valid: `error` says what and where",
@@ -120,8 +122,18 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(422, f"invalid request: {summary}", problems)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail))
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        response = _error(exc.status_code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # Starlette names one route's methods; a path may have several
+            methods = {
+                method
+                for route in app.routes
+                if isinstance(route, APIRoute) and route.path_regex.match(request.url.path)
+                for method in route.methods
+            }
+            response.headers["Allow"] = ", ".join(sorted(methods))
+        return response
 
 
 def _judgment_out(judgment: PairJudgment, duplicate: bool) -> JudgmentOut:
@@ -222,7 +234,8 @@ def build_api(desk: Desk, exports_dir: Path, now: Callable[[], datetime] = utc_n
     )
     def submit(body: JudgmentIn, user: Caller) -> JSONResponse:
         """Record your verdict on a pair as shown. The same client_id again records nothing new."""
-        shown = ShownPair(body.client_id, body.pair_id, body.left_id, body.right_id, body.shown_at or now())
+        shown_at = body.shown_at.replace(tzinfo=None) if body.shown_at else now()  # naive UTC in the store
+        shown = ShownPair(body.client_id, body.pair_id, body.left_id, body.right_id, shown_at)
         recorded = desk.submit(
             user.name,
             shown,

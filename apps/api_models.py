@@ -3,10 +3,10 @@ says what it is and what it accepts."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from exports.select import AGGREGATIONS, BOTH_BAD_POLICIES, PAIR_MODES, TIE_POLICIES
 from labeling.ingest_formats import FORMATS
@@ -17,6 +17,14 @@ ClientId = Field(
     "sending it again never records twice",
 )
 Verdict = Literal["left", "right", "tie", "both_bad"]
+
+
+def _as_utc(value: datetime) -> datetime:
+    """The store keeps naive UTC; the API speaks RFC 3339 with an offset, both ways."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Timestamp = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 class Strict(BaseModel):
@@ -50,7 +58,7 @@ class ShowingOut(BaseModel):
     prompt: list[dict[str, Any]] = Field(description="chat messages, system first, user last")
     left: ResponseOut
     right: ResponseOut
-    shown_at: datetime
+    shown_at: Timestamp
 
 
 class ProgressOut(BaseModel):
@@ -72,7 +80,7 @@ class JudgmentIn(Strict):
     verdict: Verdict
     rationale: str = Field(default="", max_length=5000)
     strength: int | None = Field(default=None, ge=1, le=3, description="1 slightly, 2 clearly, 3 much better")
-    shown_at: datetime | None = Field(default=None, description="when the pair was shown (from /pairs/next)")
+    shown_at: Timestamp | None = Field(default=None, description="when the pair was shown (from /pairs/next)")
 
 
 class JudgmentOut(BaseModel):
@@ -86,8 +94,8 @@ class JudgmentOut(BaseModel):
     preferred_id: str | None
     rationale: str
     strength: int | None
-    shown_at: datetime | None
-    submitted_at: datetime
+    shown_at: Timestamp | None
+    submitted_at: Timestamp
     duplicate: bool = Field(description="true when this client id was already recorded: nothing new")
 
 
@@ -108,8 +116,8 @@ class EventOut(BaseModel):
     strength: int | None
     rationale: str | None
     supersedes: str | None
-    shown_at: datetime | None
-    submitted_at: datetime
+    shown_at: Timestamp | None
+    submitted_at: Timestamp
 
 
 class EventsOut(BaseModel):
@@ -169,8 +177,8 @@ class TokenOut(BaseModel):
     id: str
     user: str
     label: str
-    created_at: datetime
-    revoked_at: datetime | None
+    created_at: Timestamp
+    revoked_at: Timestamp | None
 
 
 class TokenCreated(TokenOut):

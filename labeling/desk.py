@@ -85,6 +85,7 @@ class Desk:
             strength=strength,
             shown_at=shown.shown_at,
             now=self.now,
+            known_pair=self.index.pair(shown.pair_id),
         )
 
     def events(self, after_seq: int, limit: int, annotator: str | None = None) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from datetime import datetime
 import duckdb
 
 from labeling.errors import IdempotencyConflict, JudgmentError, NothingToUndo, StaleShowing
-from labeling.models import JudgmentKind, PairJudgment, PairVerdict
+from labeling.models import JudgmentKind, Pair, PairJudgment, PairVerdict
 from store import catalog
 from store import judgments as log
 from store.db import Store
@@ -59,8 +59,10 @@ def record_pair_judgment(
     strength: int | None = None,
     shown_at: datetime | None = None,
     now: Callable[[], datetime],
+    known_pair: Pair | None = None,
 ) -> Recorded:
-    """Store one pair judgment; the same `judgment_id` again stores nothing new."""
+    """Store one pair judgment; the same `judgment_id` again stores nothing new. `known_pair`
+    (from the queue's index) saves looking the pair up."""
     _check_client_id(judgment_id)
     try:
         parsed = PairVerdict(verdict)
@@ -75,8 +77,10 @@ def record_pair_judgment(
         parsed not in (PairVerdict.LEFT, PairVerdict.RIGHT) or strength not in STRENGTHS
     ):
         raise JudgmentError("strength is 1, 2 or 3, and only for a left or right verdict")
-    with store.cursor() as cur:
-        pair = catalog.get_pair(cur, pair_id)
+    pair = known_pair if known_pair is not None and known_pair.id == pair_id else None
+    if pair is None:
+        with store.cursor() as cur:
+            pair = catalog.get_pair(cur, pair_id)
     if pair is None:
         raise StaleShowing(f"no pair {pair_id!r}: it may have been removed; load the next pair")
     if {left_id, right_id} != {pair.response_a_id, pair.response_b_id}:
@@ -98,14 +102,11 @@ def record_pair_judgment(
 
 
 def _append(store: Store, judgment: PairJudgment) -> Recorded:
-    existing = _stored_twin(store, judgment)
-    if existing is not None:
-        return existing
     try:
-        with store.transaction() as cur:
+        with store.write() as cur:  # one statement, committed on its own
             log.insert_pair_judgment(cur, judgment)
     except (duckdb.ConstraintException, duckdb.TransactionException):
-        # Lost a race with the same client id (a double submit): the stored one stands.
+        # This client id is stored already (a retry, a double submit): the stored one stands.
         existing = _stored_twin(store, judgment)
         if existing is None:
             raise

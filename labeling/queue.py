@@ -57,6 +57,7 @@ class PairIndex:
     policy: QueuePolicy = field(default_factory=QueuePolicy)
     clock: Callable[[], float] = time.monotonic
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _sync_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _ids: list[str] = field(default_factory=list, init=False)
     _position: dict[str, int] = field(default_factory=dict, init=False)
     _pairs: list[Pair] = field(default_factory=list, init=False)
@@ -67,15 +68,29 @@ class PairIndex:
     _holds: dict[str, tuple[int, float]] = field(default_factory=dict, init=False)
     _pairs_seq: int = field(default=0, init=False)
     _log_seq: int = field(default=0, init=False)
+    _generation: int = field(default=-1, init=False)
 
     def sync(self) -> None:
-        """Catch up with pairs and judgments stored since the last call."""
-        with self.store.cursor() as cur:
-            new_pairs = log_reader.pairs_after(cur, self._pairs_seq)
-            delta = log_reader.log_after(cur, self._log_seq)
-        with self._lock:
-            self._add_pairs(new_pairs)
-            self._apply(delta)
+        """Catch up with pairs and judgments stored since the last call (nothing to read when
+        the store has not been written since)."""
+        with self._sync_lock:  # one reader at a time, or two could apply the same delta
+            generation = self.store.generation
+            if generation == self._generation:
+                return
+            self._generation = generation  # read first: a write during the reads means another sync
+            with self.store.cursor() as cur:
+                new_pairs = log_reader.pairs_after(cur, self._pairs_seq)
+                first = self._log_seq == 0
+                if first:  # the whole log at once, as arrays
+                    state = log_reader.log_state(cur, new_pairs.last_seq)
+                else:
+                    delta = log_reader.log_after(cur, self._log_seq)
+            with self._lock:
+                self._add_pairs(new_pairs)
+                if first:
+                    self._load(state)
+                else:
+                    self._apply(delta)
 
     def _add_pairs(self, new: log_reader.NewPairs) -> None:
         if not new.ids:
@@ -110,6 +125,13 @@ class PairIndex:
             if change > 0:
                 self._release(annotator, position)
         self._log_seq = delta.last_seq
+
+    def _load(self, state: log_reader.LogState) -> None:
+        for annotator, (positions, counts) in state.by_annotator.items():
+            live = self._live_of(annotator)
+            live[positions] = np.maximum(counts, 0)
+            self._votes[positions] += (live[positions] > 0).astype(np.int32)
+        self._log_seq = state.last_seq
 
     def _live_of(self, annotator: str) -> npt.NDArray[np.int16]:
         live = self._live.get(annotator)
@@ -156,6 +178,12 @@ class PairIndex:
             self._held[position] += 1
             return self._pairs[position]
 
+    def pair(self, pair_id: str) -> Pair | None:
+        self.sync()
+        with self._lock:
+            position = self._position.get(pair_id)
+            return None if position is None else self._pairs[position]
+
     def hold(self, annotator: str, pair_id: str) -> None:
         """Hold a pair for an annotator who is shown it again (after an undo)."""
         self.sync()
@@ -183,18 +211,11 @@ class PairIndex:
 
 def showing_of(store: Store, pair: Pair, left_id: str, right_id: str, now: datetime) -> Showing:
     with store.cursor() as cur:
-        item = catalog.get_item(cur, pair.item_id)
-        responses = catalog.get_responses(cur, [left_id, right_id])
-    if item is None or left_id not in responses or right_id not in responses:
+        parts = log_reader.showing_parts(cur, pair.item_id, left_id, right_id)
+    if parts is None:
         raise StaleShowing(f"pair {pair.id} refers to an item or response that is not stored")
-    return Showing(
-        showing_id=uuid.uuid4().hex,
-        pair=pair,
-        item=item,
-        left=responses[left_id],
-        right=responses[right_id],
-        shown_at=now,
-    )
+    item, left, right = parts
+    return Showing(showing_id=uuid.uuid4().hex, pair=pair, item=item, left=left, right=right, shown_at=now)
 
 
 def next_showing(

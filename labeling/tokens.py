@@ -31,6 +31,12 @@ class NoSuchToken(BadUserInput):
     pass
 
 
+# Tokens already checked, per store: every REST call authenticates, and a lookup costs a query.
+# Revoking through revoke_token() empties it, so a revoked token stops working at once.
+_checked: dict[tuple[int, str], User] = {}
+_MAX_CHECKED = 10_000
+
+
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("ascii")).hexdigest()
 
@@ -51,6 +57,9 @@ def create_token(store: Store, user: str, label: str, now: Callable[[], datetime
 
 def authenticate_token(store: Store, token: str) -> User | None:
     """The user a valid, unrevoked token belongs to; None for anything else."""
+    known = _checked.get((id(store), token))
+    if known is not None:
+        return known
     match = _TOKEN.match(token)
     if match is None:
         return None
@@ -59,7 +68,12 @@ def authenticate_token(store: Store, token: str) -> User | None:
     if found is None:
         return None
     user, secret_hash = found
-    return user if hmac.compare_digest(_digest(match["secret"]), secret_hash) else None
+    if not hmac.compare_digest(_digest(match["secret"]), secret_hash):
+        return None
+    if len(_checked) >= _MAX_CHECKED:
+        _checked.clear()
+    _checked[(id(store), token)] = user
+    return user
 
 
 def revoke_token(store: Store, token_id: str, now: Callable[[], datetime]) -> StoredToken:
@@ -68,6 +82,7 @@ def revoke_token(store: Store, token_id: str, now: Callable[[], datetime]) -> St
             raise NoSuchToken(f"no token with id {token_id!r} (see `prefdesk tokens list`)")
         token_rows.revoke(cur, token_id, now())
         stored = token_rows.get_token(cur, token_id)
+    _checked.clear()
     assert stored is not None
     return stored
 

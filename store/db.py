@@ -55,6 +55,7 @@ class Store:
         # One writer at a time in this process: sequence numbers then follow commit order, which
         # is what lets readers of the log (the queue) read "everything after seq N" safely.
         self._write_lock = threading.RLock()
+        self.generation = 0  # bumped by every write made through this Store: readers skip re-reading
 
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -80,6 +81,20 @@ class Store:
                 cur.execute("COMMIT")
             except duckdb.IOException as exc:
                 raise StoreWriteError(f"could not write to the store {self.path}: {exc}") from exc
+            finally:
+                self.generation += 1
+
+    @contextmanager
+    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor for one statement that commits on its own (a judgment: no BEGIN/COMMIT
+        round trips), under the same one-writer rule as transaction()."""
+        with self._write_lock, self.cursor() as cur:
+            try:
+                yield cur
+            except duckdb.IOException as exc:
+                raise StoreWriteError(f"could not write to the store {self.path}: {exc}") from exc
+            finally:
+                self.generation += 1
 
     def schema_version(self) -> int:
         with self.cursor() as cur:

@@ -7,8 +7,14 @@ so a next-pair decision does not re-aggregate a million judgments.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from labeling.models import Item, Response, messages_from_json
 
 
 @dataclass(frozen=True)
@@ -17,6 +23,14 @@ class NewPairs:
     item_ids: list[str]
     response_a_ids: list[str]
     response_b_ids: list[str]
+    last_seq: int
+
+
+@dataclass(frozen=True)
+class LogState:
+    """Per annotator: positions of pairs (in pairs' seq order) and judgments in force on each."""
+
+    by_annotator: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]
     last_seq: int
 
 
@@ -44,21 +58,74 @@ def pairs_after(cur: duckdb.DuckDBPyConnection, after_seq: int) -> NewPairs:
     )
 
 
-def log_after(cur: duckdb.DuckDBPyConnection, after_seq: int) -> LogDelta:
-    """Judgments in force gained (+) or lost to an undo (-) per annotator and pair, after
-    `after_seq`. The first read (after 0) nets out undos within the range, so it is the state."""
+def log_state(cur: duckdb.DuckDBPyConnection, pairs_up_to_seq: int) -> LogState:
+    """The whole log as arrays (the first read of a store with a million judgments: no Python
+    object per judgment). Positions count pairs with seq <= pairs_up_to_seq, in seq order."""
     row = cur.execute("SELECT coalesce(max(seq), 0) FROM judgments").fetchone()
     last = int(row[0]) if row else 0
-    if last <= after_seq:
-        return LogDelta([], [], [], after_seq)
+    table = cur.execute(
+        """
+        WITH positions AS (
+            SELECT id, row_number() OVER (ORDER BY seq) - 1 AS position FROM pairs WHERE seq <= ?
+        ),
+        counts AS (
+            SELECT j.annotator, p.position,
+                   sum(CASE j.kind WHEN 'pair' THEN 1 WHEN 'undo' THEN -1 ELSE 0 END) AS n
+            FROM judgments j JOIN positions p ON p.id = j.pair_id
+            WHERE j.seq <= ?
+            GROUP BY ALL
+            HAVING n <> 0
+        )
+        SELECT annotator, list(position) AS positions, list(n) AS counts FROM counts GROUP BY annotator
+        """,
+        [pairs_up_to_seq, last],
+    ).to_arrow_table()
+    by_annotator = {}
+    for index, name in enumerate(table.column("annotator").to_pylist()):
+        positions = table.column("positions")[index].values.to_numpy(zero_copy_only=False).astype(np.int64)
+        counts = table.column("counts")[index].values.to_numpy(zero_copy_only=False).astype(np.int64)
+        by_annotator[name] = (positions, counts)
+    return LogState(by_annotator, last)
+
+
+def log_after(cur: duckdb.DuckDBPyConnection, after_seq: int) -> LogDelta:
+    """Judgments in force gained (+) or lost to an undo (-) per annotator and pair, after
+    `after_seq`. The first read (after 0) nets out undos within the range, so it is the state.
+    (Writes are serialised, so everything up to the highest seq read is committed.)"""
     rows = cur.execute(
         """
-        SELECT annotator, pair_id, sum(CASE kind WHEN 'pair' THEN 1 ELSE -1 END)::INTEGER AS change
+        SELECT annotator, pair_id, sum(CASE kind WHEN 'pair' THEN 1 WHEN 'undo' THEN -1 ELSE 0 END)::INTEGER,
+               max(seq)
         FROM judgments
-        WHERE seq > ? AND seq <= ? AND kind IN ('pair', 'undo') AND pair_id IS NOT NULL
+        WHERE seq > ?
         GROUP BY annotator, pair_id
-        HAVING change <> 0
         """,
-        [after_seq, last],
+        [after_seq],
     ).fetchall()
-    return LogDelta([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], last)
+    last = max((r[3] for r in rows), default=after_seq)
+    changed = [r for r in rows if r[2] != 0 and r[1] is not None]
+    return LogDelta([r[0] for r in changed], [r[1] for r in changed], [r[2] for r in changed], last)
+
+
+def showing_parts(
+    cur: duckdb.DuckDBPyConnection, item_id: str, left_id: str, right_id: str
+) -> tuple[Item, Response, Response] | None:
+    """The item and both responses of a showing, in one query (this runs for every pair shown)."""
+    row = cur.execute(
+        """
+        SELECT i.id, i.dataset, i.prompt, i.group_key, i.metadata,
+               l.id, l.item_id, l.model, l.content, l.metadata,
+               r.id, r.item_id, r.model, r.content, r.metadata
+        FROM items i, responses l, responses r
+        WHERE i.id = ? AND l.id = ? AND r.id = ?
+        """,
+        [item_id, left_id, right_id],
+    ).fetchone()
+    if row is None:
+        return None
+    item = Item(row[0], row[1], messages_from_json(row[2]), row[3], orjson.loads(row[4]))
+    return item, _response(row[5:10]), _response(row[10:])
+
+
+def _response(row: tuple[Any, ...]) -> Response:
+    return Response(row[0], row[1], row[2], row[3], orjson.loads(row[4]))

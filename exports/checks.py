@@ -18,6 +18,50 @@ ROLES = {"system", "user", "assistant", "tool"}
 OPENAI_LINE_KEYS = {"messages", "tools", "parallel_tool_calls"}
 
 Check = Callable[[dict[str, Any]], "str | None"]
+_PLAIN_ROLES = frozenset({"system", "user", "assistant"})
+
+
+def _plain_turns(value: Any, *, weights: bool = False) -> str | None:
+    """The last turn's role if `value` is what nearly every record holds: a non-empty list of plain
+    turns (role and content only, or an assistant `weight` of 0/1 when `weights`; non-blank text;
+    no tool turn; a system turn only first). Such a list passes `_messages` with any options, so a
+    check can skip the full walk. None means: walk it in full (it may still be fine).
+
+    >>> _plain_turns([{"role": "user", "content": "Hi?"}])
+    'user'
+    >>> _plain_turns([{"role": "user", "content": " "}]) is None
+    True
+    """
+    if type(value) is not list or not value:
+        return None
+    role = None
+    for n, message in enumerate(value):
+        if type(message) is not dict:
+            return None
+        role, content = message.get("role"), message.get("content")
+        if len(message) != 2 and not (
+            weights
+            and len(message) == 3
+            and role == "assistant"
+            and type(weight := message.get("weight")) is int
+            and weight in (0, 1)
+        ):
+            return None
+        if (
+            type(content) is not str
+            or not content
+            or content.isspace()
+            or type(role) is not str
+            or role not in _PLAIN_ROLES
+            or (role == "system" and n != 0)
+        ):
+            return None
+    return role
+
+
+def _plain_answer(value: Any) -> bool:
+    """Exactly one plain assistant turn: passes `_one_assistant`."""
+    return type(value) is list and len(value) == 1 and _plain_turns(value) == "assistant"
 
 
 def _tool_calls(message: dict[str, Any], where: str, arguments: type) -> str | None:
@@ -80,6 +124,14 @@ def _differ(record: dict[str, Any], a: str, b: str) -> str | None:
 
 
 def trl_dpo(record: dict[str, Any]) -> str | None:
+    prompt, chosen, rejected = record.get("prompt"), record.get("chosen"), record.get("rejected")
+    if (
+        _plain_turns(prompt) == "user"
+        and _plain_answer(chosen)
+        and _plain_answer(rejected)
+        and chosen != rejected
+    ):
+        return None  # the common case, decided without the full walk below
     if isinstance(record.get("prompt"), str):
         for key in ("prompt", "chosen", "rejected"):
             if not isinstance(record.get(key), str) or not record[key].strip():
@@ -94,9 +146,12 @@ def trl_dpo(record: dict[str, Any]) -> str | None:
 
 
 def trl_reward(record: dict[str, Any]) -> str | None:
-    problem = _first(_messages(record.get("chosen"), "chosen"), _messages(record.get("rejected"), "rejected"))
-    if problem:
-        return problem
+    if _plain_turns(record.get("chosen")) is None or _plain_turns(record.get("rejected")) is None:
+        problem = _first(
+            _messages(record.get("chosen"), "chosen"), _messages(record.get("rejected"), "rejected")
+        )
+        if problem:
+            return problem
     chosen, rejected = record["chosen"], record["rejected"]
     if chosen[:-1] != rejected[:-1] or len(chosen) < 2:
         return "chosen and rejected must share the prompt and differ only in the last message"
@@ -109,10 +164,14 @@ def trl_reward(record: dict[str, Any]) -> str | None:
 
 def trl_sft(record: dict[str, Any]) -> str | None:
     if "messages" in record:
+        if _plain_turns(record["messages"]) == "assistant":
+            return None
         problem = _messages(record["messages"], "messages")
         if problem is None and record["messages"][-1]["role"] != "assistant":
             return "messages must end with the assistant answer"
         return problem
+    if _plain_turns(record.get("prompt")) == "user" and _plain_answer(record.get("completion")):
+        return None
     return _first(
         _prompt(record.get("prompt"), "prompt"), _one_assistant(record.get("completion"), "completion")
     )
@@ -121,6 +180,8 @@ def trl_sft(record: dict[str, Any]) -> str | None:
 def trl_kto(record: dict[str, Any]) -> str | None:
     if type(record.get("label")) is not bool:
         return f"label must be a boolean, got {record.get('label')!r}"
+    if _plain_turns(record.get("prompt")) == "user" and _plain_answer(record.get("completion")):
+        return None
     return _first(
         _prompt(record.get("prompt"), "prompt"), _one_assistant(record.get("completion"), "completion")
     )
@@ -131,6 +192,14 @@ def openai_dpo(record: dict[str, Any]) -> str | None:
         return f"unexpected keys {sorted(record)}"
     if not isinstance(record["input"], dict) or not set(record["input"]) <= OPENAI_LINE_KEYS:
         return "input may only hold messages, tools and parallel_tool_calls"
+    preferred, other = record["preferred_output"], record["non_preferred_output"]
+    if (
+        _plain_turns(record["input"].get("messages")) == "user"
+        and _plain_answer(preferred)
+        and _plain_answer(other)
+        and preferred != other
+    ):
+        return None
     return _first(
         _prompt(record["input"].get("messages"), "input.messages", openai=True),
         _one_assistant(record["preferred_output"], "preferred_output"),
@@ -142,6 +211,8 @@ def openai_dpo(record: dict[str, Any]) -> str | None:
 def openai_sft(record: dict[str, Any]) -> str | None:
     if not set(record) <= OPENAI_LINE_KEYS or "messages" not in record:
         return f"unexpected keys {sorted(record)}"
+    if _plain_turns(record["messages"], weights=True) == "assistant":
+        return None
     problem = _messages(record["messages"], "messages", weights=True, openai=True)
     if problem is None and record["messages"][-1]["role"] != "assistant":
         return "messages must end with the assistant answer"
@@ -161,6 +232,8 @@ def openai_evals(record: dict[str, Any]) -> str | None:
         return (
             f"item keys {list(item)} differ from {list(OPENAI_EVALS_ITEM_KEYS)} (item_schema needs one shape)"
         )
+    if _plain_turns(item["messages"]) == "user" and isinstance(item["reference"], str):
+        return None if item["reference"].strip() else "item.reference is empty"
     return _first(
         _prompt(item["messages"], "item.messages", openai=True),
         None
@@ -174,6 +247,8 @@ def oaieval(record: dict[str, Any]) -> str | None:
         return f"unexpected keys {sorted(record)}"
     if not isinstance(record["ideal"], str) or not record["ideal"].strip():
         return "ideal must be non-empty text"
+    if _plain_turns(record["input"]) == "user":
+        return None
     return _prompt(record["input"], "input", openai=True)
 
 

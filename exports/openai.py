@@ -22,6 +22,8 @@ from labeling.models import Message, Role, json_text
 def openai_message(message: Message) -> dict[str, Any]:
     """The OpenAI shape: call arguments as a JSON string, calls with ids, tool results with
     `tool_call_id` (no `name`), and `content: null` on a call-only assistant turn."""
+    if not message.tool_calls and message.tool_call_id is None:
+        return {"role": message.role.value, "content": message.content}  # a plain turn (most are)
     data = message.to_dict()
     data.pop("name", None)
     for call in data.get("tool_calls", ()):

@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from exports import checks, evals, openai, trl, write
 from exports.select import (
     Selection,
     SelectionPolicy,
-    Target,
     agreement_figures,
     labelled_responses,
     preferred_targets,
@@ -71,9 +70,11 @@ class ExportOptions:
     tokenizer: Path | None = None  # a local tokenizer for max_tokens; tiktoken o200k_base otherwise
 
 
-@dataclass(frozen=True)
-class Built:
-    record: dict[str, Any]
+class Entry(NamedTuple):
+    """A record to be: what it is built from, and what it came from. Records are built, checked
+    and written one at a time (exports/run.py check_records), never all held at once."""
+
+    source: Any  # the PreferenceExample, Target or LabelledResponse the record is built from
     item_id: str
     origin: str  # the pair or response the record came from, named when a check fails
     group_key: str
@@ -114,64 +115,56 @@ def _validate(kind: str, target: str, options: ExportOptions) -> None:
         raise ExportError("--both-bad kto applies to kto exports only (both answers become negatives)")
 
 
-def _build(
+def _entries(
     kind: str, target: str, selection: Selection, options: ExportOptions
-) -> tuple[list[Built], dict[str, int]]:
+) -> tuple[list[Entry], Callable[[Any], dict[str, Any]], dict[str, int]]:
+    """The records to build, the builder that makes one, and the kind's counts."""
     counts: dict[str, int] = {}
-    if kind == "dpo":
-        build = (
-            openai.dpo_record
-            if target == "openai"
-            else (lambda e: trl.dpo_record(e, standard=options.standard))
+    if kind in ("dpo", "reward"):
+        build: Callable[[Any], dict[str, Any]]
+        if kind == "reward":
+            # One shape for every row: a margin column only if every pair has a strength to give it.
+            with_margin = bool(selection.examples) and all(e.margin is not None for e in selection.examples)
+            counts["margin_column"] = int(with_margin)
+            build = partial(trl.reward_record, with_margin=with_margin)
+        elif target == "openai":
+            build = openai.dpo_record
+        else:
+            build = partial(trl.dpo_record, standard=options.standard)
+        return (
+            [
+                Entry(e, e.item_id, e.pair_id, e.group_key, e.prompt, (e.chosen, e.rejected))
+                for e in selection.examples
+            ],
+            build,
+            counts,
         )
-        return [
-            Built(build(e), e.item_id, e.pair_id, e.group_key, e.prompt, (e.chosen, e.rejected))
-            for e in selection.examples
-        ], counts
-    if kind == "reward":
-        # One shape for every row: a margin column only if every pair has a strength to give it.
-        with_margin = bool(selection.examples) and all(e.margin is not None for e in selection.examples)
-        counts["margin_column"] = int(with_margin)
-        return [
-            Built(
-                trl.reward_record(e, with_margin=with_margin),
-                e.item_id,
-                e.pair_id,
-                e.group_key,
-                e.prompt,
-                (e.chosen, e.rejected),
-            )
-            for e in selection.examples
-        ], counts
     if kind in ("evals", "sft"):
         targets = preferred_targets(selection.examples)
         counts["items_with_a_target"] = len(targets)
-        build_target: Callable[[Target], dict[str, Any]]
         if kind == "evals":
-            build_target = EVAL_BUILDERS[target]
+            build = EVAL_BUILDERS[target]
         elif target == "openai":
-            build_target = openai.sft_record
+            build = openai.sft_record
         else:
-            build_target = partial(trl.sft_record, prompt_completion=options.prompt_completion)
-        return [
-            Built(build_target(t), t.item_id, t.response_id, t.group_key, t.prompt, (t.answer,))
-            for t in targets
-        ], counts
+            build = partial(trl.sft_record, prompt_completion=options.prompt_completion)
+        return (
+            [Entry(t, t.item_id, t.response_id, t.group_key, t.prompt, (t.answer,)) for t in targets],
+            build,
+            counts,
+        )
     labels, conflicts = labelled_responses(selection)
     counts["responses_labelled_both_ways_dropped"] = conflicts
     counts["desirable"] = sum(label.label for label in labels)
     counts["undesirable"] = len(labels) - counts["desirable"]
-    return [
-        Built(
-            trl.kto_record(label),
-            label.item_id,
-            label.response_id,
-            label.group_key,
-            label.prompt,
-            (label.completion,),
-        )
-        for label in labels
-    ], counts
+    return (
+        [
+            Entry(label, label.item_id, label.response_id, label.group_key, label.prompt, (label.completion,))
+            for label in labels
+        ],
+        trl.kto_record,
+        counts,
+    )
 
 
 CHECKS: dict[tuple[str, str], checks.Check] = {
@@ -187,19 +180,64 @@ CHECKS: dict[tuple[str, str], checks.Check] = {
 }
 
 
-def check_all(kind: str, target: str, built: list[Built]) -> None:
-    """Fail the export, naming the item, on the first record that breaks its format's rules."""
+def check_records(
+    kind: str, target: str, entries: Iterable[Entry], build: Callable[[Any], dict[str, Any]]
+) -> Iterator[tuple[Entry, dict[str, Any]]]:
+    """Build and check every record, in order; fail the export, naming the item, on the first
+    record that breaks its format's rules."""
     check = CHECKS[(kind, target)]
-    first_shape = checks.shape(built[0].record) if built else None
-    for entry in built:
-        problem = check(entry.record)
-        if problem is None and checks.shape(entry.record) != first_shape:
-            problem = "its fields differ from the first record's (TRL reads the format from row one)"
+    first_keys: tuple[str, ...] | None = None
+    first_types: tuple[type, ...] = ()
+    for entry in entries:
+        record = build(entry.source)
+        problem = check(record)
+        if problem is None:
+            # checks.shape, split in two so that both halves are made in C: keys, then value types
+            keys, types = tuple(record), tuple(map(type, record.values()))
+            if first_keys is None:
+                first_keys, first_types = keys, types
+            elif keys != first_keys or types != first_types:
+                problem = "its fields differ from the first record's (TRL reads the format from row one)"
         if problem is not None:
             raise ExportError(
                 f"{kind} {target}: the record for item {entry.item_id!r} ({entry.origin}) is broken: "
                 f"{problem}. Nothing was written."
             )
+        yield entry, record
+
+
+def _write_data(
+    kind: str,
+    target: str,
+    entries: list[Entry],
+    build: Callable[[Any], dict[str, Any]],
+    splits: dict[str, list[Entry]],
+    out_dir: Path,
+    files: dict[str, str],
+    options: ExportOptions,
+) -> None:
+    """Check every record (kept or not), and write the kept ones to their split's file."""
+    if len(splits) == 1 and next(iter(splits.values())) is entries:
+        only = next(iter(splits))
+        route: Callable[[Entry], str | None] = lambda entry: only  # noqa: E731
+    else:
+        where = {id(entry): name for name, kept in splits.items() for entry in kept}
+        route = lambda entry: where.get(id(entry))  # noqa: E731
+    checked = check_records(kind, target, entries, build)
+    if options.parquet or options.yaml:  # whole-file formats: every record checked first
+        records: dict[str, list[dict[str, Any]]] = {name: [] for name in splits}
+        for entry, record in checked:
+            if (name := route(entry)) is not None:
+                records[name].append(record)
+        write.prepare_dir(out_dir)
+        writer = write.write_parquet if options.parquet else write.write_yaml_list
+        for name, kept in records.items():
+            writer(out_dir / files[name], kept)
+        return
+    with write.line_files(out_dir, files) as sinks:  # a broken record removes them again
+        for entry, record in checked:
+            if (name := route(entry)) is not None:
+                sinks[name].write(write.jsonl_line(record))
 
 
 def run_export(
@@ -224,12 +262,13 @@ def run_export(
                 if options.allow_eval_overlap or kind == "evals"
                 else registry.registered_eval_items(cur)
             )
+        agreement = agreement_figures(votes)
         selection = select_preferences(votes, summary["pairs_with_every_judgment_undone"], options.policy)
+        del votes  # the selection holds what is used of it (at 10^6 pairs, gigabytes of text)
         selection.examples = ranked_pairs(selection.examples, options.policy.pairs)
-        built, kind_counts = _build(kind, target, selection, options)
-        check_all(kind, target, built)
-        built, limits = _limit_tokens(built, options)
-        splits, split_summary = _split(built, options, registered_items)
+        entries, build, kind_counts = _entries(kind, target, selection, options)
+        kept, limits = _limit_tokens(entries, options)
+        splits, split_summary = _split(kept, options, registered_items)
         if kind == "evals":  # the whole file is an eval set
             splits = {"eval": splits["train"]}
     stem = f"{kind}_{target}"
@@ -248,7 +287,7 @@ def run_export(
         "records": sum(len(entries) for entries in splits.values()),
         "pairs_judged": selection.pairs_judged,
         "skipped": selection.skipped,
-        "agreement": agreement_figures(votes),
+        "agreement": agreement,
         "filters": {"datasets": list(options.datasets) or "all"},
         "selection": options.policy.describe(),
         "format": {"standard": options.standard, "prompt_completion": options.prompt_completion},
@@ -262,14 +301,8 @@ def run_export(
         "prefdesk_version": version("prefdesk"),
         "warnings": warnings,
     }
-    write.prepare_dir(out_dir)  # only now: a refused export leaves no folder behind
-    for name, entries in splits.items():
-        if options.parquet:
-            write.write_parquet(out_dir / files[name], [entry.record for entry in entries])
-        elif options.yaml:
-            write.write_yaml_list(out_dir / files[name], [entry.record for entry in entries])
-        else:
-            write.write_jsonl(out_dir / files[name], (entry.record for entry in entries))
+    with gc_paused():
+        _write_data(kind, target, entries, build, splits, out_dir, files, options)
     if options.save_to_disk:
         manifest["saved_to_disk"] = str(write.save_to_disk(out_dir, files).relative_to(out_dir))
     write.write_json(out_dir / "manifest.json", manifest)
@@ -292,7 +325,7 @@ def run_export(
     return manifest
 
 
-def _limit_tokens(built: list[Built], options: ExportOptions) -> tuple[list[Built], dict[str, Any]]:
+def _limit_tokens(built: list[Entry], options: ExportOptions) -> tuple[list[Entry], dict[str, Any]]:
     if options.max_tokens is None:
         return built, {"max_tokens": None}
     counter = local_counter(options.tokenizer) if options.tokenizer else tiktoken_counter()
@@ -309,8 +342,8 @@ def _limit_tokens(built: list[Built], options: ExportOptions) -> tuple[list[Buil
 
 
 def _split(
-    built: list[Built], options: ExportOptions, registered_items: set[str]
-) -> tuple[dict[str, list[Built]], dict[str, Any]]:
+    built: list[Entry], options: ExportOptions, registered_items: set[str]
+) -> tuple[dict[str, list[Entry]], dict[str, Any]]:
     """{"train": [...]} or {"train": [...], "eval": [...]}, and the manifest's account of it."""
     summary: dict[str, Any] = {
         "eval_fraction": options.eval_fraction,

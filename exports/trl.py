@@ -28,6 +28,8 @@ def assistant(content: str) -> dict[str, str]:
 def trl_message(message: Message) -> dict[str, Any]:
     """TRL's tool-calling shape: call arguments as objects (chat templates `tojson` them), tool
     results named by `name`."""
+    if not message.tool_calls and message.tool_call_id is None and message.name is None:
+        return {"role": message.role.value, "content": message.content}  # a plain turn (most are)
     data = message.to_dict()
     data.pop("tool_call_id", None)
     for call in data.get("tool_calls", ()):

@@ -5,31 +5,70 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+
+import orjson
 
 from labeling.errors import ExportError
-from labeling.models import json_text
 
 
-def prepare_dir(out_dir: Path) -> None:
+def prepare_dir(out_dir: Path) -> list[Path]:
+    """Make the output folder (and missing parents); return the folders made, deepest first."""
+    missing = [folder for folder in (out_dir, *out_dir.parents) if not folder.exists()]
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExportError(f"cannot create the output folder {out_dir}: {exc.strerror}") from exc
     if not os.access(out_dir, os.W_OK):
         raise ExportError(f"the output folder {out_dir} is not writable")
+    return missing
 
 
-def _atomic_write(path: Path, chunks: Iterable[str]) -> None:
+@contextmanager
+def line_files(out_dir: Path, names: dict[str, str]) -> Iterator[dict[str, BinaryIO]]:
+    """Temp files to stream lines into, one per split, renamed to `names` when the block ends.
+
+    Records are checked as they are written (an export's lines never all sit in memory): if the
+    block raises, the temp files and the folders made for them are removed, so a refused export
+    leaves nothing behind.
+    """
+    created = prepare_dir(out_dir)
+    handles: dict[str, BinaryIO] = {}
+    temporary: dict[str, Path] = {}
+    try:
+        for split, name in names.items():
+            fd, temp_name = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".tmp")
+            temporary[split] = Path(temp_name)
+            handles[split] = open(fd, "wb")  # noqa: SIM115 (closed below, then renamed)
+        yield handles
+        for split, handle in handles.items():
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
+            os.replace(temporary[split], out_dir / names[split])
+    except BaseException as exc:
+        for handle in handles.values():
+            handle.close()
+        for path in temporary.values():
+            path.unlink(missing_ok=True)
+        for folder in created:
+            with suppress(OSError):
+                folder.rmdir()
+        if isinstance(exc, OSError):
+            raise ExportError(f"could not write to {out_dir}: {exc.strerror or exc}") from exc
+        raise
+
+
+def _atomic_write(path: Path, chunks: Iterable[bytes]) -> None:
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed below, then renamed)
-        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+        "wb", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
     )
     try:
         with handle:
-            for chunk in chunks:
-                handle.write(chunk)
+            handle.writelines(chunks)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(handle.name, path)
@@ -41,13 +80,27 @@ def _atomic_write(path: Path, chunks: Iterable[str]) -> None:
         raise
 
 
+def jsonl_line(record: dict[str, Any]) -> bytes:
+    """One compact JSON object and a newline, UTF-8, non-ASCII kept as is (what json_text writes).
+
+    >>> jsonl_line({"role": "user", "content": "ça"})
+    b'{"role":"user","content":"\xc3\xa7a"}\n'
+    """
+    return orjson.dumps(record, default=str, option=orjson.OPT_APPEND_NEWLINE)
+
+
 def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
     """One compact JSON object per line, UTF-8, non-ASCII kept as is."""
-    _atomic_write(path, (json_text(r) + "\n" for r in records))
+    write_lines(path, map(jsonl_line, records))
+
+
+def write_lines(path: Path, lines: Iterable[bytes]) -> None:
+    """Lines already serialised (jsonl_line), written as they are."""
+    _atomic_write(path, lines)
 
 
 def write_json(path: Path, value: dict[str, Any]) -> None:
-    _atomic_write(path, [json.dumps(value, ensure_ascii=False, indent=2) + "\n"])
+    _atomic_write(path, [(json.dumps(value, ensure_ascii=False, indent=2) + "\n").encode("utf-8")])
 
 
 _CARD = """---
@@ -96,7 +149,7 @@ def write_dataset_card(out_dir: Path, manifest: dict[str, Any]) -> None:
     )
     if not data_files:  # nothing load_dataset can read: no front matter
         card = card[card.index("# ") :]
-    _atomic_write(out_dir / "README.md", [card])
+    _atomic_write(out_dir / "README.md", [card.encode("utf-8")])
 
 
 def read_jsonl_head(path: Path, count: int) -> list[dict[str, Any]]:
@@ -114,7 +167,8 @@ def write_yaml_list(path: Path, records: list[dict[str, Any]]) -> None:
     """Records as one YAML list (promptfoo's `tests: file://...yaml`)."""
     import yaml
 
-    _atomic_write(path, [yaml.safe_dump(records, allow_unicode=True, sort_keys=False, width=100)])
+    text = yaml.safe_dump(records, allow_unicode=True, sort_keys=False, width=100)
+    _atomic_write(path, [text.encode("utf-8")])
 
 
 def write_parquet(path: Path, records: list[dict[str, Any]]) -> None:

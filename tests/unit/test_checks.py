@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +112,42 @@ def test_a_broken_record_fails_the_export_and_writes_nothing(
     ):
         run_export(seeded_store, tmp_path / "out", kind="dpo", target="trl", now=utc_now)
     assert not (tmp_path / "out").exists()  # not even the folder
+
+
+_MISSING = object()
+
+
+def _variants() -> list[dict[str, Any]]:
+    """Every message made of these values: good and bad roles, texts and weights, extra keys."""
+    roles = ["system", "user", "assistant", "tool", "developer", "", 3, None, _MISSING]
+    texts = ["Hi", "", " ", "\u3000", "\n\t", 3, None, ["Hi"], _MISSING]
+    weights = [0, 1, 2, True, False, 0.5, None, "1", _MISSING]
+    extras: list[dict[str, Any]] = [{}, {"name": "x"}, {"tool_call_id": "c1"}, {"tool_calls": []}]
+    variants = []
+    for role, text, weight, extra in itertools.product(roles, texts, weights, extras):
+        fields = {"role": role, "content": text, "weight": weight, **extra}
+        variants.append({key: value for key, value in fields.items() if value is not _MISSING})
+    return variants
+
+
+def test_the_shortcut_for_plain_turns_never_passes_what_the_full_rules_refuse() -> None:
+    """Checks skip the full walk for plain turns (exports/checks.py _plain_turns): that shortcut
+    must only ever accept lists the full rules accept, and report their last role. Every message
+    of _variants() alone and after a system or user turn, with every option."""
+    accepted = 0
+    for message in _variants():
+        for value in ([message], [S, message], [U, message], [message, U]):
+            for weights, openai in itertools.product((False, True), repeat=2):
+                last = checks._plain_turns(value, weights=weights)
+                if last is not None:
+                    accepted += 1
+                    assert checks._messages(value, "m", weights=weights, openai=openai) is None, value
+                    assert last == value[-1]["role"]
+    assert accepted  # the shortcut is taken at all
+
+
+def test_the_shortcut_takes_the_common_records() -> None:
+    assert checks._plain_turns([S, U]) == "user"
+    assert checks._plain_turns([U, {**A, "weight": 1}], weights=True) == "assistant"
+    assert checks._plain_turns([U, {**A, "weight": 1}]) is None  # weights only where allowed
+    assert checks._plain_turns([U, S]) is None

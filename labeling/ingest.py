@@ -15,19 +15,20 @@ import hashlib
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import combinations
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from labeling.errors import ImportRejected, Problem
-from labeling.ingest_fast import FastPlan, NotFast, plan_columns
+from labeling.ingest_fast import FastChunk, FastPlanner, NotFast
 from labeling.ingest_formats import (
     FORMATS,
     PARSERS,
@@ -178,15 +179,22 @@ class _Source:
 
     @classmethod
     def of_records(cls, name: str, records: Sequence[Any]) -> _Source:
-        def located() -> Iterable[Located]:
-            for number, record in enumerate(records, start=1):
-                if isinstance(record, dict):
-                    yield number, record
-                else:
-                    yield number, Problem(name, number, None, "expected a JSON object", "record")
-
-        digest = hashlib.sha256(orjson.dumps(list(records), option=orjson.OPT_SORT_KEYS)).hexdigest()
-        return cls(name, "record", located, lambda: digest)
+        digest = hashlib.sha256()
+        located: list[Located] = []
+        for number, record in enumerate(records, start=1):
+            if not isinstance(record, dict):
+                located.append((number, Problem(name, number, None, "expected a JSON object", "record")))
+                continue
+            try:  # what a file reader would refuse, e.g. integers beyond 64 bits
+                digest.update(orjson.dumps(record, option=orjson.OPT_SORT_KEYS))
+            except TypeError as exc:
+                located.append(
+                    (number, Problem(name, number, None, f"cannot be stored as JSON: {exc}", "record"))
+                )
+                continue
+            located.append((number, record))
+        hexdigest = digest.hexdigest()
+        return cls(name, "record", lambda: located, lambda: hexdigest)
 
     def fast_records(self) -> Iterator[dict[str, Any]]:
         """The records for the fast path; NotFast at the first one that cannot be read."""
@@ -383,19 +391,65 @@ def _import(
 def _import_fast(
     store: Store, sources: Sequence[_Source], *, fmt: str, dataset: str, now: Callable[[], datetime]
 ) -> ImportReport:
-    """Well-formed records of the common shapes, planned and stored in columns (ingest_fast)."""
-    with ThreadPoolExecutor(max_workers=1) as pool:  # hashing the files overlaps reading them
-        digests = [pool.submit(src.sha256) for src in sources]
-        plan = plan_columns([(_fast_format(src, fmt), src.fast_records()) for src in sources], dataset)
-        report = ImportReport(
-            dataset=dataset,
-            sources=[
-                {"path": src.name, "sha256": digest.result(), "records": read.records, "format": read.format}
-                for src, digest, read in zip(sources, digests, plan.sources, strict=True)
-            ],
-            records=sum(read.records for read in plan.sources),
-        )
-    _store_fast(store, plan, report, fmt, now)
+    """Well-formed records of the common shapes (labeling/ingest_fast.py). The responses (most
+    of the bytes) are stored chunk by chunk: DuckDB inserts one chunk, without the GIL, on the
+    other core while the next is read and hashed. Items and pairs are stored at the end, once no
+    record can make the import fall back: their sequences would keep numbers a rollback freed.
+    NotFast (all rolled back) when the general path must run."""
+    planner = FastPlanner(dataset)
+    report = ImportReport(dataset=dataset, sources=[])
+    import_id = str(uuid.uuid4())
+    stamp: list[datetime] = []  # now(), once, when there is a first row to store
+    new_items: list[pa.Table] = []
+    new_pairs: list[pa.Table] = []
+
+    def when() -> datetime:
+        if not stamp:
+            stamp.append(now())
+        return stamp[0]
+
+    def store_responses(cur: duckdb.DuckDBPyConnection, chunk: FastChunk) -> None:
+        items, responses, pairs, stored = _new_in_chunk(cur, chunk)
+        report.items_already_stored += stored
+        new_items.append(items)
+        new_pairs.append(pairs)
+        if responses.num_rows:
+            catalog.insert_rows(cur, import_id=import_id, now=when(), responses=responses)
+            report.responses_added += responses.num_rows
+
+    with ThreadPoolExecutor(max_workers=1) as hashing, store.transaction() as cur:
+        digests = [hashing.submit(src.sha256) for src in sources]  # overlaps reading the files
+        reads = [(_fast_format(src, fmt), src.fast_records()) for src in sources]
+        with ThreadPoolExecutor(max_workers=1) as writer:  # leaving it waits for the chunk in hand
+            stored: Future[None] | None = None
+            for chunk in planner.chunks(reads):
+                if stored is not None:
+                    stored.result()  # one chunk stored at a time, the next one planned meanwhile
+                stored = writer.submit(store_responses, cur, chunk)
+            if stored is not None:
+                stored.result()
+        # One chunk each: DuckDB scans several Arrow chunks on several threads, and the
+        # sequence numbers (the order pairs are served in) would then not follow the file.
+        items = pa.concat_tables(new_items).combine_chunks()
+        pairs = pa.concat_tables(new_pairs).combine_chunks()
+        report.items_added, report.pairs_added = items.num_rows, pairs.num_rows
+        if items.num_rows or pairs.num_rows:
+            catalog.insert_rows(cur, import_id=import_id, now=when(), items=items, pairs=pairs)
+        report.sources = [
+            {"path": src.name, "sha256": digest.result(), "records": read.records, "format": read.format}
+            for src, digest, read in zip(sources, digests, planner.sources, strict=True)
+        ]
+        report.records = sum(read.records for read in planner.sources)
+        if report.added_anything:
+            catalog.insert_import_record(
+                cur,
+                import_id=import_id,
+                dataset=dataset,
+                format_name=fmt,
+                sources=report.sources,
+                added=(report.items_added, report.responses_added, report.pairs_added),
+                now=when(),
+            )
     return report
 
 
@@ -408,44 +462,31 @@ def _fast_format(src: _Source, requested: str) -> str:
     return fmt
 
 
+def _new_in_chunk(
+    cur: duckdb.DuckDBPyConnection, chunk: FastChunk
+) -> tuple[pa.Table, pa.Table, pa.Table, int]:
+    """A chunk's rows that are not stored yet, and how many of its items are."""
+    stored = catalog.prompt_hashes(cur, chunk.item_ids)
+    if not stored:
+        return chunk.items, chunk.responses, chunk.pairs, 0
+    for item_id, prompt_hash, every_combination in zip(
+        chunk.item_ids, chunk.prompt_hashes, chunk.every_combination, strict=True
+    ):
+        known = stored.get(item_id)
+        # Another prompt is a problem to word; new responses of a stored `responses` item are
+        # paired with its stored ones: both are the general path's work.
+        if known is not None and (known != prompt_hash or every_combination):
+            raise NotFast
+    return (
+        _without(chunk.items, pa.array(list(stored), type=pa.string())),
+        _without(chunk.responses, catalog.stored_response_ids(cur, list(stored))),
+        _without(chunk.pairs, catalog.stored_pair_ids_among(cur, chunk.pairs.column("id"))),
+        len(stored),
+    )
+
+
 def _without(table: pa.Table, ids: pa.Array) -> pa.Table:
     return table.filter(pc.invert(pc.is_in(table.column("id"), value_set=ids)))
-
-
-def _store_fast(
-    store: Store, plan: FastPlan, report: ImportReport, fmt: str, now: Callable[[], datetime]
-) -> None:
-    items, responses, pairs = plan.items, plan.responses, plan.pairs
-    with store.transaction() as cur:
-        stored = catalog.prompt_hashes(cur, plan.item_ids)
-        if stored:
-            for item_id, prompt_hash, every_combination in zip(
-                plan.item_ids, plan.prompt_hashes, plan.every_combination, strict=True
-            ):
-                known = stored.get(item_id)
-                # Another prompt is a problem to word; new responses of a stored `responses` item
-                # are paired with its stored ones: both are the general path's work.
-                if known is not None and (known != prompt_hash or every_combination):
-                    raise NotFast
-            items = _without(items, pa.array(list(stored), type=pa.string()))
-            responses = _without(responses, catalog.stored_response_ids(cur, list(stored)))
-            pairs = _without(pairs, catalog.stored_pair_ids_among(cur, pairs.column("id")))
-        report.items_already_stored = len(stored)
-        report.items_added = items.num_rows
-        report.responses_added = responses.num_rows
-        report.pairs_added = pairs.num_rows
-        if report.added_anything:
-            catalog.insert_import_tables(
-                cur,
-                import_id=str(uuid.uuid4()),
-                dataset=report.dataset,
-                format_name=fmt,
-                sources=report.sources,
-                items=items,
-                responses=responses,
-                pairs=pairs,
-                now=now(),
-            )
 
 
 def _store_new(

@@ -96,65 +96,76 @@ def insert_import(
     now: datetime,
 ) -> None:
     """Insert new rows (already known not to exist) and the import's own record."""
-    insert_import_tables(
+    insert_rows(
         cur,
         import_id=import_id,
-        dataset=dataset,
-        format_name=format_name,
-        sources=sources,
         items=_table(items, ITEM_COLUMNS),
         responses=_table(responses, RESPONSE_COLUMNS),
         pairs=_table(pairs, PAIR_COLUMNS),
         now=now,
     )
+    insert_import_record(
+        cur,
+        import_id=import_id,
+        dataset=dataset,
+        format_name=format_name,
+        sources=sources,
+        added=(len(items), len(responses), len(pairs)),
+        now=now,
+    )
 
 
-def insert_import_tables(
+def insert_rows(
+    cur: duckdb.DuckDBPyConnection,
+    *,
+    import_id: str,
+    now: datetime,
+    items: pa.Table | None = None,
+    responses: pa.Table | None = None,
+    pairs: pa.Table | None = None,
+) -> None:
+    """New rows from Arrow tables (ITEM_COLUMNS, RESPONSE_COLUMNS, PAIR_COLUMNS), one statement
+    per table given. An import may store its responses chunk by chunk inside its transaction;
+    items and pairs take numbers from sequences, which a rollback does not give back, so they
+    are best stored once nothing can fail any more."""
+    if items is not None:
+        with registered(cur, new_items=items):
+            cur.execute(
+                "INSERT INTO items (id, dataset, source_id, prompt, prompt_hash, group_key, metadata, "
+                "import_id, created_at) SELECT id, dataset, source_id, prompt, prompt_hash, group_key, "
+                "metadata, ?, ? FROM new_items",
+                [import_id, now],
+            )
+    if responses is not None:
+        with registered(cur, new_responses=responses):
+            cur.execute(
+                "INSERT INTO responses (id, item_id, model, content, metadata, import_id, created_at) "
+                "SELECT id, item_id, model, content, metadata, ?, ? FROM new_responses",
+                [import_id, now],
+            )
+    if pairs is not None:
+        with registered(cur, new_pairs=pairs):
+            cur.execute(
+                "INSERT INTO pairs (id, item_id, response_a_id, response_b_id, metadata, import_id, "
+                "created_at) SELECT id, item_id, response_a_id, response_b_id, metadata, ?, ? FROM new_pairs",
+                [import_id, now],
+            )
+
+
+def insert_import_record(
     cur: duckdb.DuckDBPyConnection,
     *,
     import_id: str,
     dataset: str,
     format_name: str,
     sources: list[dict[str, Any]],
-    items: pa.Table,
-    responses: pa.Table,
-    pairs: pa.Table,
+    added: tuple[int, int, int],
     now: datetime,
 ) -> None:
-    """insert_import for rows already in Arrow tables (ITEM_COLUMNS, RESPONSE_COLUMNS, PAIR_COLUMNS)."""
-    with registered(cur, new_items=items, new_responses=responses, new_pairs=pairs):
-        _insert_rows(cur, import_id, now)
+    """The import's own record: its sources and how many items, responses and pairs it added."""
     cur.execute(
         "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            import_id,
-            dataset,
-            format_name,
-            json.dumps(sources),
-            items.num_rows,
-            responses.num_rows,
-            pairs.num_rows,
-            now,
-        ],
-    )
-
-
-def _insert_rows(cur: duckdb.DuckDBPyConnection, import_id: str, now: datetime) -> None:
-    cur.execute(
-        "INSERT INTO items (id, dataset, source_id, prompt, prompt_hash, group_key, metadata, "
-        "import_id, created_at) SELECT id, dataset, source_id, prompt, prompt_hash, group_key, "
-        "metadata, ?, ? FROM new_items",
-        [import_id, now],
-    )
-    cur.execute(
-        "INSERT INTO responses (id, item_id, model, content, metadata, import_id, created_at) "
-        "SELECT id, item_id, model, content, metadata, ?, ? FROM new_responses",
-        [import_id, now],
-    )
-    cur.execute(
-        "INSERT INTO pairs (id, item_id, response_a_id, response_b_id, metadata, import_id, "
-        "created_at) SELECT id, item_id, response_a_id, response_b_id, metadata, ?, ? FROM new_pairs",
-        [import_id, now],
+        [import_id, dataset, format_name, json.dumps(sources), *added, now],
     )
 
 

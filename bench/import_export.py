@@ -1,21 +1,29 @@
 """Import and export throughput: N pairs imported from JSONL, N judgments exported per target.
 
-    python bench/import_export.py [--pairs 100000]
+    python bench/import_export.py [--pairs 100000] [--repeat 2] [--out bench/results/import_export.json]
 
-Prints a table and writes bench/results/import_export.json.
+Prints a table and writes the figures as JSON (bench/results/import_export.json by default).
+Each export runs `--repeat` times; the table gives the fastest and slowest run (the machine's
+two cores are shared, so single runs spread). Peak RSS is measured per phase where Linux lets
+the high-water mark be reset (/proc/self/clear_refs), otherwise for the whole process.
+Up to 1,000,000 pairs fit in a few GB: judgments are seeded in chunks and exports stream.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import random
 import resource
+import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -24,11 +32,12 @@ from exports.run import KINDS, ExportOptions, run_export  # noqa: E402
 from labeling.ingest import import_files, utc_now  # noqa: E402
 from labeling.models import PairJudgment, PairVerdict  # noqa: E402
 from store import judgments as log  # noqa: E402
-from store.db import open_store  # noqa: E402
+from store.db import Store, open_store  # noqa: E402
 
 WORDS = (
     "refund order ebook subscription shipping invoice reader app account password royalty".split()  # noqa: SIM905
 )
+SEED_CHUNK = 100_000  # judgments appended per statement: bounds the seeding's memory at 10^6 pairs
 
 
 def sentence(rng: random.Random, n: int) -> str:
@@ -49,67 +58,133 @@ def write_pairs(path: Path, count: int, rng: random.Random) -> None:
             handle.write(json.dumps(record) + "\n")
 
 
-def seed_judgments(store, rng: random.Random) -> int:  # type: ignore[no-untyped-def]
+def seed_judgments(store: Store, rng: random.Random) -> int:
+    """One judgment per pair: 60% left, 20% right, 10% tie, 10% both bad."""
     with store.cursor() as cur:
-        pairs = cur.execute("SELECT id, item_id, response_a_id, response_b_id FROM pairs").fetchall()
+        pairs = cur.execute(
+            "SELECT id, item_id, response_a_id, response_b_id FROM pairs ORDER BY seq"
+        ).fetchall()
     now = datetime(2026, 1, 1)
     verdicts = [PairVerdict.LEFT] * 6 + [PairVerdict.RIGHT] * 2 + [PairVerdict.TIE, PairVerdict.BOTH_BAD]
-    judgments = [
-        PairJudgment(f"bench-{n:09d}", "bench", item, pair, a, b, rng.choice(verdicts), "", now, now)
-        for n, (pair, item, a, b) in enumerate(pairs)
-    ]
-    with store.transaction() as cur:
-        log.append_pair_judgments(cur, judgments)
-    return len(judgments)
+    for start in range(0, len(pairs), SEED_CHUNK):
+        judgments = [
+            PairJudgment(f"bench-{n:09d}", "bench", item, pair, a, b, rng.choice(verdicts), "", now, now)
+            for n, (pair, item, a, b) in enumerate(pairs[start : start + SEED_CHUNK], start=start)
+        ]
+        with store.transaction() as cur:
+            log.append_pair_judgments(cur, judgments)
+    return len(pairs)
+
+
+def _reset_peak() -> bool:
+    """Reset this process's peak RSS (Linux: VmHWM); False where that is not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def _peak_mb() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+
+
+def measure(
+    runs: int, step: Callable[[], Any], after: Callable[[], None] = lambda: None
+) -> tuple[list[float], int, Any]:
+    """Run step() `runs` times (then after(), untimed): the wall times, the peak RSS (MB) while it
+    ran, its last result."""
+    times, result = [], None
+    gc.collect()
+    _reset_peak()
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = step()
+        times.append(round(time.perf_counter() - started, 2))
+        after()
+    return times, _peak_mb(), result
+
+
+def span(times: list[float]) -> str:
+    return f"{min(times):.2f}" if min(times) == max(times) else f"{min(times):.2f}–{max(times):.2f}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pairs", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per export (the table gives the range)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "import_export.json")
     args = parser.parse_args()
     rng = random.Random(1)
-    results: dict[str, object] = {"pairs": args.pairs}
+    results: dict[str, Any] = {"pairs": args.pairs, "repeat": args.repeat}
+    rows: list[tuple[str, str, str, int]] = []  # measure, seconds, records, peak RSS MB
+
+    def record(key: str, label: str, times: list[float], peak: int, records: object = "") -> None:
+        results[f"{key}_s"] = times if len(times) > 1 else times[0]
+        results[f"{key}_peak_rss_mb"] = peak
+        if records != "":
+            results[f"{key}_records"] = records
+        rows.append((label, span(times), str(records), peak))
+
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         source = folder / "pairs.jsonl"
         write_pairs(source, args.pairs, rng)
         results["file_mb"] = round(source.stat().st_size / 1e6, 1)
         store = open_store(folder / "bench.duckdb")
-        started = time.perf_counter()
-        report = import_files(store, [source], dataset="bench")
-        results["import_s"] = round(time.perf_counter() - started, 2)
+        times, peak, report = measure(1, lambda: import_files(store, [source], dataset="bench"))
         assert report.pairs_added == args.pairs, report
-        started = time.perf_counter()
-        again = import_files(store, [source], dataset="bench")
-        results["reimport_unchanged_s"] = round(time.perf_counter() - started, 2)
+        record("import", f"import {args.pairs:,} pairs", times, peak, report.pairs_added)
+        times, peak, again = measure(1, lambda: import_files(store, [source], dataset="bench"))
         assert not again.added_anything
+        record("reimport_unchanged", "import the same file again", times, peak)
         results["judgments"] = seed_judgments(store, rng)
-        started = time.perf_counter()
-        options = ExportOptions(eval_fraction=0.1, seed=1)
-        manifest = run_export(store, folder / "split", kind="dpo", target="trl", options=options, now=utc_now)
-        results["export_dpo_trl_eval_split_s"] = round(time.perf_counter() - started, 2)
+
+        out = folder / "export"
+
+        def export(kind: str, target: str, options: ExportOptions) -> Callable[[], Any]:
+            return lambda: run_export(store, out, kind=kind, target=target, options=options, now=utc_now)
+
+        def remove_export() -> None:  # at 10^6 pairs an export is 1-2 GB: keep one at a time
+            shutil.rmtree(out)
+
+        split = ExportOptions(eval_fraction=0.1, seed=1)
+        times, peak, manifest = measure(1, export("dpo", "trl", split), remove_export)  # registers eval items
+        record(
+            "export_dpo_trl_eval_split",
+            "export dpo trl --eval-fraction 0.1",
+            times,
+            peak,
+            manifest["records"],
+        )
         results["export_dpo_trl_eval_split_clusters"] = manifest["split"]["clusters"]
-        started = time.perf_counter()
-        manifest = run_export(store, folder / "after_split", kind="dpo", target="trl", now=utc_now)
-        results["export_dpo_trl_keeping_eval_items_out_s"] = round(time.perf_counter() - started, 2)
-        results["export_dpo_trl_keeping_eval_items_out_records"] = manifest["records"]
+        times, peak, manifest = measure(args.repeat, export("dpo", "trl", ExportOptions()), remove_export)
+        record(
+            "export_dpo_trl_keeping_eval_items_out",
+            "export dpo trl keeping eval items out",
+            times,
+            peak,
+            manifest["records"],
+        )
         overlap = ExportOptions(allow_eval_overlap=True)  # every kind exports every judged pair
         for kind, targets in KINDS.items():
             for target in targets:
-                started = time.perf_counter()
-                manifest = run_export(
-                    store, folder / f"{kind}_{target}", kind=kind, target=target, options=overlap, now=utc_now
-                )
-                results[f"export_{kind}_{target}_s"] = round(time.perf_counter() - started, 2)
-                results[f"export_{kind}_{target}_records"] = manifest["records"]
+                times, peak, manifest = measure(args.repeat, export(kind, target, overlap), remove_export)
+                record(f"export_{kind}_{target}", f"export {kind} {target}", times, peak, manifest["records"])
         store.close()
     results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    print(f"{'measure':<48}{'value':>12}")
-    for key, value in results.items():
-        print(f"{key:<48}{value!s:>12}")
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "import_export.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"{'measure':<44}{'seconds':>14}{'records':>12}{'peak RSS MB':>13}")
+    for label, seconds, records, peak in rows:
+        print(f"{label:<44}{seconds:>14}{records:>12}{peak:>13}")
+    print(f"{'peak RSS of the whole run (MB)':<44}{results['peak_rss_mb']:>14}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

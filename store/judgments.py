@@ -159,24 +159,30 @@ _PAIR_VOTES = """
         FROM current_pair_judgments GROUP BY pair_id
     )
     SELECT p.id, p.item_id, i.prompt, i.group_key, ra.id, ra.content, rb.id, rb.content,
-           list_transform(v.ballots, b -> b.vote), list_transform(v.ballots, b -> b.strength)
+           list_transform(v.ballots, b -> b.vote), list_transform(v.ballots, b -> b.strength), p.seq
     FROM votes v
     JOIN pairs p ON p.id = v.pair_id
     JOIN items i ON i.id = p.item_id
     JOIN responses ra ON ra.id = p.response_a_id
     JOIN responses rb ON rb.id = p.response_b_id
     WHERE len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], i.dataset)
-    ORDER BY p.seq
 """
-_BATCH_ROWS = 65_536  # Arrow batches: converting a bounded slice at a time caps the extra memory
+_BATCH_ROWS = 65_536  # rows turned into Python objects at a time: caps the extra memory
 
 
 def pair_votes(cur: duckdb.DuckDBPyConnection, datasets: tuple[str, ...] = ()) -> list[PairVotes]:
     """Votes in force on every pair that has any (of the given datasets, if any), in the pairs'
     import order."""
-    reader = cur.execute(_PAIR_VOTES, [list(datasets), list(datasets)]).to_arrow_reader(_BATCH_ROWS)
+    import pyarrow.compute as pc
+
+    table = cur.execute(_PAIR_VOTES, [list(datasets), list(datasets)]).to_arrow_table()
+    # Sorting the seq column alone and taking rows in that order is cheaper than ORDER BY, which
+    # sorts every row with its texts.
+    order = pc.sort_indices(table.column("seq"))
+    table = table.drop_columns(["seq"])
     result: list[PairVotes] = []
-    for batch in reader:
+    for start in range(0, len(order), _BATCH_ROWS):
+        batch = table.take(order[start : start + _BATCH_ROWS])
         # Column by column through Arrow: much faster than fetchall's row tuples.
         columns = [column.to_pylist() for column in batch.columns]
         columns[8] = list(map(tuple, columns[8]))

@@ -7,6 +7,9 @@ Ids are stable, so importing the same file twice adds nothing: an item is
 `<dataset>/<id>` (or `<dataset>/<prompt hash>` when the record has no id), a response is a hash
 of its item, model and content, a pair a hash of its two responses. A record for an item that
 is already stored with the same prompt adds only the responses and pairs that are new.
+
+Well-formed files of the common shapes take a fast path (labeling/ingest_fast.py) that stores
+the same rows; anything else, and every problem to report, goes through the general path here.
 """
 
 from __future__ import annotations

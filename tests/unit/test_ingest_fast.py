@@ -253,43 +253,71 @@ def test_import_records_takes_the_fast_path_too(monkeypatch: pytest.MonkeyPatch)
     assert fast.ran_fast == [True]
 
 
-texts = st.one_of(
-    st.sampled_from(["", " ", "\u2028", "\x1f", "a", " a", "a ", "b", "\xa0b\x85", "Q?", "12"]),
-    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=6),
+good_texts = st.one_of(
+    st.sampled_from(["a", " a", "b ", "Q?", "12", "x\u2028y", "é"]),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=5).filter(str.strip),
 )
-values = st.one_of(
-    texts, st.none(), st.integers(-3, 3), st.booleans(), st.floats(allow_nan=False), st.just([])
+odd_values = st.one_of(
+    st.sampled_from(["", " ", "\u2028", "\x1f", "\xa0\x85"]),
+    st.none(),
+    st.integers(-3, 3),
+    st.booleans(),
+    st.floats(allow_nan=False),
+    st.just([]),
+    st.just([{"type": "text", "text": "a"}]),
 )
-optional = st.one_of(st.just("absent"), values)
-pairs_records = st.fixed_dictionaries(
-    {
-        "id": optional,
-        "prompt": st.one_of(texts, values),
-        "response_a": texts,
-        "response_b": texts,
-        "model_a": optional,
-        "model_b": optional,
-        "system": optional,
-        "group_key": optional,
-        "metadata": st.one_of(st.just("absent"), st.dictionaries(texts, values, max_size=2), values),
-        "extra": optional,
-    }
-).map(lambda record: {key: value for key, value in record.items() if value != "absent"})
-responses_records = st.fixed_dictionaries(
-    {
-        "id": optional,
-        "prompt": texts,
-        "responses": st.lists(
-            st.fixed_dictionaries({"model": st.one_of(texts, values), "content": texts}),
-            min_size=1,
-            max_size=3,
+ids = st.one_of(st.sampled_from(["a", "b", " c ", "d"]), st.integers(0, 3))
+
+
+def now_and_then_odd(valid: st.SearchStrategy[dict[str, Any]], fields: list[str]) -> st.SearchStrategy[Any]:
+    """A valid record, or one time in four the same record with one field odd (most examples
+    must reach the fast path, some must not)."""
+    return st.tuples(valid, st.integers(0, 3), st.sampled_from(fields), odd_values).map(
+        lambda drawn: {**drawn[0], drawn[2]: drawn[3]} if drawn[1] == 0 else drawn[0]
+    )
+
+
+pairs_records = now_and_then_odd(
+    st.builds(
+        lambda prompt, answers, extra: {
+            "prompt": prompt,
+            "response_a": answers[0],
+            "response_b": answers[1],
+            **extra,
+        },
+        good_texts,
+        st.lists(good_texts, min_size=2, max_size=2, unique_by=str.strip),
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "id": ids,
+                "model_a": good_texts,
+                "model_b": good_texts,
+                "system": good_texts,
+                "group_key": ids,
+                "metadata": st.dictionaries(good_texts, good_texts, max_size=2),
+                "channel": good_texts,
+            },
         ),
-        "group_key": optional,
-    }
-).map(lambda record: {key: value for key, value in record.items() if value != "absent"})
+    ),
+    ["id", "prompt", "response_a", "response_b", "model_a", "system", "group_key", "metadata", "channel"],
+)
+responses_records = now_and_then_odd(
+    st.builds(
+        lambda prompt, contents, extra: {
+            "prompt": prompt,
+            "responses": [{"model": f"m{n}", "content": content} for n, content in enumerate(contents)],
+            **extra,
+        },
+        good_texts,
+        st.lists(good_texts, min_size=1, max_size=3, unique_by=str.strip),
+        st.fixed_dictionaries({}, optional={"id": ids, "group_key": ids, "metadata": st.just({"k": 1})}),
+    ),
+    ["id", "prompt", "responses", "group_key", "metadata"],
+)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     records=st.one_of(
         st.lists(pairs_records, min_size=1, max_size=4), st.lists(responses_records, min_size=1, max_size=4)

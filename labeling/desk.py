@@ -73,7 +73,8 @@ class Desk:
         judgment_id: str | None = None,
     ) -> Recorded:
         """Record a verdict on a showing; by default the showing's id is the idempotency key."""
-        return judgments.record_pair_judgment(
+        generation = self.store.generation
+        recorded = judgments.record_pair_judgment(
             self.store,
             judgment_id=judgment_id or shown.showing_id,
             annotator=annotator,
@@ -87,6 +88,9 @@ class Desk:
             now=self.now,
             known_pair=self.index.pair(shown.pair_id),
         )
+        if recorded.seq is not None:
+            self.index.record_own(annotator, shown.pair_id, recorded.seq, generation)
+        return recorded
 
     def events(self, after_seq: int, limit: int, annotator: str | None = None) -> list[dict[str, Any]]:
         """The judgment log after a sequence number, oldest first (of one annotator, if given)."""

@@ -30,6 +30,7 @@ _CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
 class Recorded:
     judgment: PairJudgment
     duplicate: bool
+    seq: int | None = None  # the log's sequence number, when this call wrote it
 
 
 def _check_client_id(value: str) -> None:
@@ -104,14 +105,14 @@ def record_pair_judgment(
 def _append(store: Store, judgment: PairJudgment) -> Recorded:
     try:
         with store.write() as cur:  # one statement, committed on its own
-            log.insert_pair_judgment(cur, judgment)
+            seq = log.insert_pair_judgment(cur, judgment)
     except (duckdb.ConstraintException, duckdb.TransactionException):
         # This client id is stored already (a retry, a double submit): the stored one stands.
         existing = _stored_twin(store, judgment)
         if existing is None:
             raise
         return existing
-    return Recorded(judgment, duplicate=False)
+    return Recorded(judgment, duplicate=False, seq=seq)
 
 
 def _stored_twin(store: Store, judgment: PairJudgment) -> Recorded | None:

@@ -69,6 +69,7 @@ class PairIndex:
     _pairs_seq: int = field(default=0, init=False)
     _log_seq: int = field(default=0, init=False)
     _generation: int = field(default=-1, init=False)
+    _transactions: int = field(default=-1, init=False)
 
     def sync(self) -> None:
         """Catch up with pairs and judgments stored since the last call (nothing to read when
@@ -78,8 +79,13 @@ class PairIndex:
             if generation == self._generation:
                 return
             self._generation = generation  # read first: a write during the reads means another sync
+            transactions = self.store.transactions
             with self.store.cursor() as cur:
-                new_pairs = log_reader.pairs_after(cur, self._pairs_seq)
+                if transactions != self._transactions:  # judgments alone add no pairs
+                    new_pairs = log_reader.pairs_after(cur, self._pairs_seq)
+                    self._transactions = transactions
+                else:
+                    new_pairs = log_reader.NewPairs([], [], [], [], self._pairs_seq)
                 first = self._log_seq == 0
                 if first:  # the whole log at once, as arrays
                     state = log_reader.log_state(cur, new_pairs.last_seq)
@@ -125,6 +131,20 @@ class PairIndex:
             if change > 0:
                 self._release(annotator, position)
         self._log_seq = delta.last_seq
+
+    def record_own(self, annotator: str, pair_id: str, seq: int, generation_before: int) -> None:
+        """Count a judgment this process just wrote without re-reading the log, when it is the
+        only write since the index last caught up (otherwise the next sync reads it)."""
+        with self._sync_lock:
+            if (
+                self._generation != generation_before
+                or self.store.generation != generation_before + 1
+                or seq != self._log_seq + 1
+            ):
+                return
+            with self._lock:
+                self._apply(log_reader.LogDelta([annotator], [pair_id], [1], seq))
+            self._generation = generation_before + 1
 
     def _load(self, state: log_reader.LogState) -> None:
         for annotator, (positions, counts) in state.by_annotator.items():

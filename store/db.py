@@ -56,6 +56,7 @@ class Store:
         # is what lets readers of the log (the queue) read "everything after seq N" safely.
         self._write_lock = threading.RLock()
         self.generation = 0  # bumped by every write made through this Store: readers skip re-reading
+        self.transactions = 0  # bumped by transaction() only: single-statement writes add no pairs
 
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -83,6 +84,7 @@ class Store:
                 raise StoreWriteError(f"could not write to the store {self.path}: {exc}") from exc
             finally:
                 self.generation += 1
+                self.transactions += 1
 
     @contextmanager
     def write(self) -> Iterator[duckdb.DuckDBPyConnection]:

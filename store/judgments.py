@@ -61,11 +61,12 @@ def get_pair_judgment(cur: duckdb.DuckDBPyConnection, judgment_id: str) -> PairJ
     return _pair_judgment(row) if row else None
 
 
-def insert_pair_judgment(cur: duckdb.DuckDBPyConnection, judgment: PairJudgment) -> None:
-    """Append one pair judgment. A reused id raises duckdb.ConstraintException."""
-    cur.execute(
+def insert_pair_judgment(cur: duckdb.DuckDBPyConnection, judgment: PairJudgment) -> int:
+    """Append one pair judgment; returns its seq. A reused id raises duckdb.ConstraintException."""
+    row = cur.execute(
         "INSERT INTO judgments (id, kind, annotator, item_id, pair_id, left_id, right_id, verdict, "
-        "rationale, tags, shown_at, submitted_at, strength) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "rationale, tags, shown_at, submitted_at, strength) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "RETURNING seq",
         [
             judgment.id,
             JudgmentKind.PAIR.value,
@@ -81,7 +82,9 @@ def insert_pair_judgment(cur: duckdb.DuckDBPyConnection, judgment: PairJudgment)
             judgment.submitted_at,
             judgment.strength,
         ],
-    )
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def append_pair_judgments(cur: duckdb.DuckDBPyConnection, judgments: list[PairJudgment]) -> None:

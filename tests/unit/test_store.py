@@ -85,6 +85,14 @@ EXPECTED_COLUMNS = {
     ],
     "eval_registry": [("item_id", "VARCHAR"), ("export_id", "VARCHAR"), ("registered_at", "TIMESTAMP")],
     "prefdesk_schema": [("version", "INTEGER"), ("name", "VARCHAR"), ("applied_at", "TIMESTAMP")],
+    "api_tokens": [
+        ("id", "VARCHAR"),
+        ("user_name", "VARCHAR"),
+        ("secret_hash", "VARCHAR"),
+        ("label", "VARCHAR"),
+        ("created_at", "TIMESTAMP"),
+        ("revoked_at", "TIMESTAMP"),
+    ],
 }
 
 

@@ -39,6 +39,7 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/import_export.py
+	$(BIN)/python bench/load.py
 
 clean:
 	rm -rf $(VENV) .prefdesk .pytest_cache

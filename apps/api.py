@@ -65,6 +65,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         401: "no token, or a token that is not valid or was revoked",
         403: "your role may not do this",
         422: "the request was not valid: `error` says what and where",
+        503: "the disk is full or read-only: nothing was written; send the same request again later",
     }.items()
 }
 
@@ -109,7 +110,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StoreError)
     async def store_error(_: Request, exc: StoreError) -> JSONResponse:
         if isinstance(exc, StoreWriteError):
-            return _error(503, f"{exc}. Nothing was recorded; try again once the disk has room.")
+            return _error(503, f"{exc}. Send the same request again once the disk has room or is writable.")
         return _error(500, str(exc))
 
     @app.exception_handler(RequestValidationError)

@@ -70,18 +70,21 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A cursor inside BEGIN/COMMIT; any error rolls everything back and re-raises."""
+        """A cursor inside BEGIN/COMMIT; any error rolls everything back and re-raises. A disk
+        that is full or read-only surfaces as StoreWriteError, with nothing written."""
         with self._write_lock, self.cursor() as cur:
             cur.execute("BEGIN TRANSACTION")
             try:
                 yield cur
-            except BaseException:
+            except BaseException as exc:
                 cur.execute("ROLLBACK")
+                if isinstance(exc, duckdb.IOException):
+                    raise self._write_error(exc) from exc
                 raise
             try:
                 cur.execute("COMMIT")
-            except duckdb.IOException as exc:
-                raise StoreWriteError(f"could not write to the store {self.path}: {exc}") from exc
+            except (duckdb.IOException, duckdb.TransactionException) as exc:
+                raise self._write_error(exc) from exc
             finally:
                 self.generation += 1
                 self.transactions += 1
@@ -94,9 +97,16 @@ class Store:
             try:
                 yield cur
             except duckdb.IOException as exc:
-                raise StoreWriteError(f"could not write to the store {self.path}: {exc}") from exc
+                raise self._write_error(exc) from exc
+            except duckdb.TransactionException as exc:
+                if "Failed to commit" in str(exc):  # e.g. the log could not be written
+                    raise self._write_error(exc) from exc
+                raise
             finally:
                 self.generation += 1
+
+    def _write_error(self, exc: Exception) -> StoreWriteError:
+        return StoreWriteError(f"could not write to the store {self.path}: {exc}; nothing was written")
 
     def schema_version(self) -> int:
         with self.cursor() as cur:

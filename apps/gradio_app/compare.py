@@ -22,6 +22,7 @@ from apps.gradio_app import present
 from labeling.desk import Desk, ShownPair
 from labeling.errors import IdempotencyConflict, JudgmentError, NothingToUndo
 from labeling.models import PairVerdict, Showing
+from store.errors import StoreWriteError
 
 LOCAL_ANNOTATOR = "local"  # the one person at a desk served on loopback without accounts
 VERDICT_BUTTONS = (
@@ -111,6 +112,10 @@ class CompareScreen:
             )
         except JudgmentError as exc:
             raise gr.Error(str(exc)) from exc
+        except StoreWriteError as exc:  # full or read-only disk: the pair stays on screen
+            raise gr.Error(
+                f"Your verdict was NOT saved: {exc}. Press the key again once it is fixed."
+            ) from exc
         label = {"left": "left better", "right": "right better", "tie": "tie", "both_bad": "both bad"}
         return self._view(
             annotator, self.desk.next_showing(annotator), f"Saved: {label.get(verdict, verdict)}."
@@ -120,7 +125,7 @@ class CompareScreen:
         annotator = annotator_of(request)
         try:
             undone = self.desk.undo(annotator)
-        except NothingToUndo as exc:
+        except (NothingToUndo, StoreWriteError) as exc:
             raise gr.Error(str(exc)) from exc
         return self._view(annotator, self.desk.show_again(undone), "Undone: judge this pair again.")
 

@@ -3,7 +3,8 @@
 Model output and prompts are untrusted. They are rendered server-side with markdown-it with raw
 HTML turned off (so `<script>` shows as text), unsafe link schemes refused by markdown-it's link
 validation (javascript:, vbscript:, file:, data:), and images not rendered (no request leaves the
-page because of a response).
+page because of a response). Bidirectional controls (e.g. U+202E, which makes "fdp.exe" read as
+"exe.pdf") are shown as visible markers, so text reads in the order it was written.
 """
 
 from __future__ import annotations
@@ -30,13 +31,19 @@ def _link_open(self, tokens, idx, options, env):  # type: ignore[no-untyped-def]
 _markdown.add_render_rule("link_open", _link_open)
 
 
+# Embeddings, overrides and isolates (LRE RLE PDF LRO RLO, LRI RLI FSI PDI): the spoofing kind.
+_BIDI_CONTROLS = {code: f"[U+{code:04X}]" for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+
+
 def markdown_html(text: str) -> str:
-    """Markdown to HTML with raw HTML shown as text.
+    """Markdown to HTML with raw HTML shown as text, bidi controls as visible markers.
 
     >>> markdown_html("<b>hi</b> **there**")
     '<p>&lt;b&gt;hi&lt;/b&gt; <strong>there</strong></p>\\n'
+    >>> markdown_html("invoice\u202efdp.exe")
+    '<p>invoice[U+202E]fdp.exe</p>\\n'
     """
-    return _markdown.render(text)
+    return _markdown.render(text.translate(_BIDI_CONTROLS))
 
 
 _ROLE_LABEL = {

@@ -21,6 +21,17 @@ XSS_PAYLOADS = (
     "[click me](javascript:alert('xss-link'))",
     "${alert('xss-template')} {{constructor.constructor('alert(1)')()}}",
 )
+# Shown transformed rather than literally, but just as inert: links with unsafe schemes, images
+# (never loaded), frames, HTML inside code blocks, and a right-to-left override.
+XSS_INERT = (
+    "[data link](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    "[vb](vbscript:msgbox(1)) <a href=\"javascript:alert('xss-a')\">a</a>",
+    "![tracking pixel](https://evil.example/pixel.png) ![js](javascript:alert('xss-image'))",
+    "[![nested](https://evil.example/n.png)](https://evil.example/)",
+    "<iframe src=\"javascript:alert('xss-frame')\"></iframe><object data=x></object>",
+    "```html\n<script>alert('xss-code')</script><img src=x onerror=alert('xss-code-img')>\n```",
+    "Open invoice\u202efdp.exe",
+)
 
 
 @pytest.fixture(scope="session")
@@ -77,8 +88,11 @@ def _records() -> list[dict[str, object]]:
                 {"role": "user", "content": "My embed code is " + " ".join(XSS_PAYLOADS)},
             ],
             "responses": [
-                {"model": "bot-v1", "content": "Try this:\n\n" + "\n\n".join(XSS_PAYLOADS)},
-                {"model": "bot-v2", "content": "```html\n" + XSS_PAYLOADS[0] + "\n```"},
+                {"model": "bot-v1", "content": "Try this:\n\n" + "\n\n".join(XSS_PAYLOADS + XSS_INERT)},
+                {
+                    "model": "bot-v2",
+                    "content": "```html\n" + XSS_PAYLOADS[0] + "\n```\n\n" + "\n\n".join(XSS_INERT),
+                },
             ],
         }
     )

@@ -96,6 +96,28 @@ def test_hostile_content_is_shown_as_text_and_runs_nothing(page: Page, running_d
     assert page.locator("#pd-prompt script, #pd-left script, #pd-right script").count() == 0
     assert page.locator("#pd-left img, #pd-right img, #pd-prompt img").count() == 0
     assert page.locator("a[href^='javascript:']").count() == 0
+    for scheme in ("data:", "vbscript:", "javascript:"):
+        assert page.locator(f"a[href^='{scheme}' i]").count() == 0
+    assert page.locator("#pd-left iframe, #pd-right iframe, #pd-left object, #pd-right object").count() == 0
+    assert "\u202e" not in sides and "invoice[U+202E]fdp.exe" in sides  # the override made visible
+    assert "<script>alert('xss-code')</script>" in sides  # code blocks show HTML as text
     page.wait_for_timeout(500)
     assert dialogs == []
     assert outside == []
+
+
+def test_a_hostile_rationale_stays_text_after_undo(page: Page, running_desk: RunningDesk) -> None:
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    log_in(page, running_desk)
+    expect(page.locator(".pd-progress")).to_be_visible()
+    hostile = "<img src=x onerror=alert('xss-rationale')> [x](javascript:alert(1)) \u202egnp.exe"
+    box = page.locator("#pd-rationale textarea")
+    box.fill(hostile)
+    page.keyboard.press("Escape")
+    press_and_wait(page, "1", 1)
+    press_and_wait(page, "u", 0)
+    expect(box).to_have_value(hostile)  # back in the box as the very text typed
+    assert page.locator("#pd-rationale img").count() == 0
+    page.wait_for_timeout(300)
+    assert dialogs == []

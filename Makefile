@@ -40,6 +40,7 @@ lint: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python bench/import_export.py
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/keys.py
 
 clean:
 	rm -rf $(VENV) .prefdesk .pytest_cache

@@ -174,7 +174,7 @@ class CompareScreen:
                 outputs=outputs,
                 api_visibility="private",
                 trigger_mode="once",
-                queue=False,  # straight to the handler: the queue's round trip was half the key-to-render time
+                queue=False,  # straight to the handler: the queue's round trip was half of key-to-render
             )
         undo.click(self.undo, inputs=[state], outputs=outputs, api_name="undo", trigger_mode="once")
 

@@ -160,9 +160,16 @@ def load_process(url: str, tokens_used: list[str], seconds: float, out: multipro
         until = time.monotonic() + seconds
         await asyncio.gather(*(annotator_loop(url, token, until, timings, acked) for token in tokens_used))
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     asyncio.run(main())
-    out.put({"timings": timings, "acked": acked, "elapsed": time.perf_counter() - started})
+    out.put(
+        {
+            "timings": timings,
+            "acked": acked,
+            "elapsed": time.perf_counter() - started,
+            "cpu": time.process_time() - cpu,
+        }
+    )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -173,13 +180,20 @@ def percentile(values: list[float], q: float) -> float:
     )
 
 
-def run_level(url: str, names_tokens: list[str], seconds: float) -> dict[str, object]:
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def run_level(url: str, names_tokens: list[str], seconds: float, server_pid: int) -> dict[str, object]:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     process = context.Process(target=load_process, args=(url, names_tokens, seconds, queue))
+    server_cpu = cpu_seconds(server_pid)
     process.start()
     result = queue.get(timeout=seconds + 300)
     process.join()
+    server_cpu = cpu_seconds(server_pid) - server_cpu
     timings = [t * 1000 for t in result["timings"]]
     return {
         "annotators": len(names_tokens),
@@ -188,6 +202,8 @@ def run_level(url: str, names_tokens: list[str], seconds: float) -> dict[str, ob
         "p50_ms": round(percentile(timings, 50), 1),
         "p95_ms": round(percentile(timings, 95), 1),
         "p99_ms": round(percentile(timings, 99), 1),
+        "server_cpu_ms_per_judgment": round(1000 * server_cpu / max(len(timings), 1), 1),
+        "load_cpu_ms_per_judgment": round(1000 * result["cpu"] / max(len(timings), 1), 1),
         "acked": result["acked"],
     }
 
@@ -249,7 +265,7 @@ def main() -> None:
     try:
         idle = memory_mb(server.pid)
         for level in levels:
-            row = run_level(url, list(made.values())[:level], args.seconds)
+            row = run_level(url, list(made.values())[:level], args.seconds, server.pid)
             acked.extend(row.pop("acked"))  # type: ignore[arg-type]
             rows.append({**row, **memory_mb(server.pid)})
     finally:
@@ -263,12 +279,13 @@ def main() -> None:
     print(f"server RSS idle (index loaded): {idle['rss_mb']} MB")
     print(
         f"{'annotators':>10} {'judgments':>10} {'per s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-        f"{'RSS MB':>8}"
+        f"{'RSS MB':>8} {'server CPU ms':>14} {'load CPU ms':>12}"
     )
     for row in rows:
         print(
             f"{row['annotators']:>10} {row['judgments']:>10} {row['judgments_per_s']:>8} {row['p50_ms']:>8} "
-            f"{row['p95_ms']:>8} {row['p99_ms']:>8} {row['peak_rss_mb']:>8}"
+            f"{row['p95_ms']:>8} {row['p99_ms']:>8} {row['peak_rss_mb']:>8} "
+            f"{row['server_cpu_ms_per_judgment']:>14} {row['load_cpu_ms_per_judgment']:>12}"
         )
     print(
         f"checks: {checks['acknowledged']} acknowledged, {checks['stored']} stored "

@@ -57,6 +57,7 @@ class Store:
         self._write_lock = threading.RLock()
         self.generation = 0  # bumped by every write made through this Store: readers skip re-reading
         self.transactions = 0  # bumped by transaction() only: single-statement writes add no pairs
+        self.open_transactions = 0  # > 0 while an import or other multi-statement write runs
 
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -74,20 +75,24 @@ class Store:
         that is full or read-only surfaces as StoreWriteError, with nothing written."""
         with self._write_lock, self.cursor() as cur:
             cur.execute("BEGIN TRANSACTION")
+            self.open_transactions += 1
             try:
-                yield cur
-            except BaseException as exc:
-                cur.execute("ROLLBACK")
-                if isinstance(exc, duckdb.IOException):
+                try:
+                    yield cur
+                except BaseException as exc:
+                    cur.execute("ROLLBACK")
+                    if isinstance(exc, duckdb.IOException):
+                        raise self._write_error(exc) from exc
+                    raise
+                try:
+                    cur.execute("COMMIT")
+                except (duckdb.IOException, duckdb.TransactionException) as exc:
                     raise self._write_error(exc) from exc
-                raise
-            try:
-                cur.execute("COMMIT")
-            except (duckdb.IOException, duckdb.TransactionException) as exc:
-                raise self._write_error(exc) from exc
+                finally:
+                    self.generation += 1
+                    self.transactions += 1
             finally:
-                self.generation += 1
-                self.transactions += 1
+                self.open_transactions -= 1
 
     @contextmanager
     def write(self) -> Iterator[duckdb.DuckDBPyConnection]:

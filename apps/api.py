@@ -39,7 +39,6 @@ from apps.api_models import (
     UndoIn,
 )
 from exports.run import ExportOptions, run_export
-from exports.select import SelectionPolicy
 from labeling import tokens
 from labeling.desk import Desk, ShownPair
 from labeling.errors import (
@@ -311,17 +310,7 @@ def build_api(desk: Desk, exports_dir: Path, now: Callable[[], datetime] = utc_n
         """Write a training or eval set on the server (under its exports folder); download its
         files from the paths in `files`."""
         folder = f"{body.kind}-{body.target}-{now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
-        options = ExportOptions(
-            policy=SelectionPolicy(body.aggregate, body.min_agreement, body.both_bad, body.pairs, body.ties),
-            standard=body.standard,
-            prompt_completion=body.prompt_completion,
-            eval_fraction=body.eval_fraction,
-            seed=body.seed,
-            allow_eval_overlap=body.allow_eval_overlap,
-            datasets=tuple(body.datasets),
-            parquet=body.parquet,
-            yaml=body.yaml,
-        )
+        options = ExportOptions.from_flags(body.model_dump())
         manifest = run_export(
             store, exports_dir / folder, kind=body.kind, target=body.target, options=options, now=now
         )

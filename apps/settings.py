@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from exports.run import KINDS, ExportOptions
-from exports.select import AGGREGATIONS, BOTH_BAD_POLICIES, PAIR_MODES, TIE_POLICIES, SelectionPolicy
+from exports.select import AGGREGATIONS, BOTH_BAD_POLICIES, PAIR_MODES, TIE_POLICIES
 from exports.split import NEAR_DUPLICATE_METHODS
 from labeling.ingest_formats import FORMATS
 
@@ -288,21 +288,7 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
     if args.command == "serve":
         return ServeSettings(args.db, args.host, args.port, args.overlap, args.exports_dir)
     if args.command == "export":
-        options = ExportOptions(
-            policy=SelectionPolicy(args.aggregate, args.min_agreement, args.both_bad, args.pairs, args.ties),
-            standard=args.standard,
-            prompt_completion=args.prompt_completion,
-            eval_fraction=args.eval_fraction,
-            seed=args.seed,
-            allow_eval_overlap=args.allow_eval_overlap,
-            near_duplicates=args.near_duplicates,
-            datasets=tuple(args.datasets),
-            parquet=args.parquet,
-            yaml=args.yaml,
-            save_to_disk=args.save_to_disk,
-            max_tokens=args.max_tokens,
-            tokenizer=args.tokenizer,
-        )
+        options = ExportOptions.from_flags(vars(args))
         return ExportSettings(
             args.db,
             args.kind,

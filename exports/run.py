@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -68,6 +68,19 @@ class ExportOptions:
     save_to_disk: bool = False  # also save a datasets.DatasetDict under DIR/hf_dataset
     max_tokens: int | None = None  # drop (and count) longer records
     tokenizer: Path | None = None  # a local tokenizer for max_tokens; tiktoken o200k_base otherwise
+
+    @classmethod
+    def from_flags(cls, flags: Mapping[str, Any]) -> ExportOptions:
+        """From flat settings named as the CLI flags and the REST body name them (`aggregate`,
+        `min_agreement`, `both_bad`, `pairs`, `ties`, `datasets` and the fields above); names
+        that are not options (e.g. `kind`) are ignored."""
+        policy = SelectionPolicy(
+            *(flags[name] for name in ("aggregate", "min_agreement", "both_bad", "pairs", "ties"))
+        )
+        fields = {name: flags[name] for name in cls.__dataclass_fields__ if name in flags}
+        if "datasets" in fields:
+            fields["datasets"] = tuple(fields["datasets"])
+        return cls(policy=policy, **{k: v for k, v in fields.items() if k != "policy"})
 
 
 class Entry(NamedTuple):

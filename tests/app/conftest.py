@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -37,6 +39,18 @@ class RestDesk:
             return cur.execute(
                 "SELECT id, annotator, pair_id, verdict FROM judgments WHERE kind = 'pair' ORDER BY seq"
             ).fetchall()
+
+
+def judgment_body(shown: dict[str, Any], verdict: str = "left", **extra: Any) -> dict[str, Any]:
+    """A POST /judgments body for a pair as /pairs/next showed it, with a fresh client id."""
+    return {
+        "client_id": uuid.uuid4().hex,
+        "pair_id": shown["pair_id"],
+        "left_id": shown["left"]["id"],
+        "right_id": shown["right"]["id"],
+        "verdict": verdict,
+        **extra,
+    }
 
 
 def start_rest_desk(

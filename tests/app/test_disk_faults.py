@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +16,7 @@ from apps.cli import main as cli_main
 from labeling.ingest import import_files
 from store.db import open_store
 from store.errors import StoreWriteError
-from tests.app.conftest import RestDesk, start_rest_desk
+from tests.app.conftest import RestDesk, judgment_body, start_rest_desk
 from tests.conftest import support_records, write_jsonl
 
 pytestmark = pytest.mark.app
@@ -76,16 +76,10 @@ def test_an_import_onto_a_full_disk_fails_cleanly_and_stores_nothing(
     reopened.close()
 
 
-def submit_body(desk: RestDesk, name: str) -> dict[str, str]:
+def submit_body(desk: RestDesk, name: str) -> dict[str, Any]:
     with desk.client(name) as client:
         shown = client.get("/pairs/next").json()["pair"]
-    return {
-        "client_id": uuid.uuid4().hex,
-        "pair_id": shown["pair_id"],
-        "left_id": shown["left"]["id"],
-        "right_id": shown["right"]["id"],
-        "verdict": "left",
-    }
+    return judgment_body(shown)
 
 
 def test_judging_on_a_full_disk_answers_503_and_the_retry_lands_once(small_disk: Path) -> None:

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.app.conftest import RestDesk
+from tests.app.conftest import RestDesk, judgment_body
 
 pytestmark = pytest.mark.app
 
@@ -17,15 +17,9 @@ def new_id() -> str:
 
 def judge(client, verdict: str = "left", client_id: str | None = None, rationale: str = "") -> dict:  # type: ignore[no-untyped-def,type-arg]
     shown = client.get("/pairs/next").json()["pair"]
-    body = {
-        "client_id": client_id or new_id(),
-        "pair_id": shown["pair_id"],
-        "left_id": shown["left"]["id"],
-        "right_id": shown["right"]["id"],
-        "verdict": verdict,
-        "rationale": rationale,
-        "shown_at": shown["shown_at"],
-    }
+    body = judgment_body(shown, verdict, rationale=rationale, shown_at=shown["shown_at"])
+    if client_id:
+        body["client_id"] = client_id
     response = client.post("/judgments", json=body)
     assert response.status_code == 201, response.text
     return {"body": body, "shown": shown, "recorded": response.json()}

@@ -4,14 +4,13 @@ asked."""
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from tests.app.conftest import RestDesk, start_rest_desk
+from tests.app.conftest import RestDesk, judgment_body, start_rest_desk
 
 pytestmark = pytest.mark.app
 
@@ -26,13 +25,7 @@ def judge_until_done(desk: RestDesk, name: str, limit: int) -> list[str]:
             shown = client.get("/pairs/next").json()["pair"]
             if shown is None:
                 break
-            body = {
-                "client_id": uuid.uuid4().hex,
-                "pair_id": shown["pair_id"],
-                "left_id": shown["left"]["id"],
-                "right_id": shown["right"]["id"],
-                "verdict": "left",
-            }
+            body = judgment_body(shown)
             first, retry = client.post("/judgments", json=body), client.post("/judgments", json=body)
             assert first.status_code == 201, first.text
             assert retry.status_code == 200 and retry.json()["duplicate"]

@@ -14,7 +14,7 @@ from gradio_client import Client
 from labeling import tokens, users
 from labeling.ingest import import_files, utc_now
 from store.db import open_store
-from tests.app.conftest import RestDesk
+from tests.app.conftest import RestDesk, judgment_body
 from tests.conftest import PASSWORD, free_port, start_desk_process, support_records, write_jsonl
 
 pytestmark = pytest.mark.app
@@ -86,14 +86,7 @@ def test_an_annotator_reads_only_their_own_judgments(rest_desk: RestDesk) -> Non
     for name in ("ana", "bob"):
         with rest_desk.client(name) as person:
             shown = person.get("/pairs/next").json()["pair"]
-            body = {
-                "client_id": uuid.uuid4().hex,
-                "pair_id": shown["pair_id"],
-                "left_id": shown["left"]["id"],
-                "right_id": shown["right"]["id"],
-                "verdict": "tie",
-                "rationale": f"secret of {name}",
-            }
+            body = judgment_body(shown, "tie", rationale=f"secret of {name}")
             assert person.post("/judgments", json=body).status_code == 201
     with rest_desk.client("ana") as ana:
         assert {e["annotator"] for e in ana.get("/judgments").json()["events"]} == {"ana"}

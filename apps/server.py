@@ -8,6 +8,7 @@ at /) and the REST API (/api/v1, apps/api.py) with uvicorn.
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import sys
 import threading
@@ -99,6 +100,8 @@ def serve(store: Store, options: ServeOptions, *, block: bool = True) -> Running
     )
     server = uvicorn.Server(config)
     if block:
+        gc.collect()
+        gc.freeze()  # the index and Gradio's objects live as long as the server: GC need not rescan them
         server.run()
         return None
     thread = threading.Thread(target=server.run, name="prefdesk-server", daemon=True)

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
@@ -137,22 +137,34 @@ def _install_error_handlers(app: FastAPI) -> None:
         return response
 
 
-def _judgment_out(judgment: PairJudgment, duplicate: bool) -> JudgmentOut:
-    return JudgmentOut(
-        id=judgment.id,
-        annotator=judgment.annotator,
-        item_id=judgment.item_id,
-        pair_id=judgment.pair_id,
-        left_id=judgment.left_id,
-        right_id=judgment.right_id,
-        verdict=judgment.verdict.value,
-        preferred_id=judgment.preferred_id,
-        rationale=judgment.rationale,
-        strength=judgment.strength,
-        shown_at=judgment.shown_at,
-        submitted_at=judgment.submitted_at,
-        duplicate=duplicate,
-    )
+def _rfc3339(value: datetime | None) -> str | None:
+    """Stored naive UTC as the API's RFC 3339 (what Timestamp in api_models produces)."""
+    return None if value is None else value.isoformat() + "Z"
+
+
+def _json(content: dict[str, Any], status: int = 200) -> Response:
+    """The two judging answers, encoded directly: they are on every judgment's path, and
+    FastAPI's validate-then-serialise of a response model cost more than the rest of the call.
+    Their shapes are the documented models' (the schemathesis test checks every answer)."""
+    return Response(orjson.dumps(content), status_code=status, media_type="application/json")
+
+
+def _judgment_dict(judgment: PairJudgment, duplicate: bool) -> dict[str, Any]:
+    return {
+        "id": judgment.id,
+        "annotator": judgment.annotator,
+        "item_id": judgment.item_id,
+        "pair_id": judgment.pair_id,
+        "left_id": judgment.left_id,
+        "right_id": judgment.right_id,
+        "verdict": judgment.verdict.value,
+        "preferred_id": judgment.preferred_id,
+        "rationale": judgment.rationale,
+        "strength": judgment.strength,
+        "shown_at": _rfc3339(judgment.shown_at),
+        "submitted_at": _rfc3339(judgment.submitted_at),
+        "duplicate": duplicate,
+    }
 
 
 def _token_out(info: StoredToken) -> dict[str, Any]:
@@ -211,7 +223,7 @@ def build_api(desk: Desk, exports_dir: Path, now: Callable[[], datetime] = utc_n
         return Me(user=user.name, role=user.role.value, judged=progress.judged, total=progress.total)
 
     @app.get(f"{PREFIX}/pairs/next", response_model=NextPairOut, responses=_ERRORS, tags=["judging"])
-    async def next_pair(user: Caller) -> dict[str, Any]:
+    async def next_pair(user: Caller) -> Response:
         """The next pair for you to judge, sides shuffled, models hidden; `pair` is null when done."""
         showing = await quick(desk.next_showing, user.name)
         progress = await quick(desk.progress, user.name)
@@ -225,10 +237,10 @@ def build_api(desk: Desk, exports_dir: Path, now: Callable[[], datetime] = utc_n
                 "prompt": [message.to_dict() for message in showing.item.prompt],
                 "left": {"id": showing.left.id, "content": showing.left.content},
                 "right": {"id": showing.right.id, "content": showing.right.content},
-                "shown_at": showing.shown_at,
+                "shown_at": _rfc3339(showing.shown_at),
             }
         counts = {"judged": progress.judged, "total": progress.total, "remaining": progress.remaining}
-        return {"pair": shown, "progress": counts}
+        return _json({"pair": shown, "progress": counts})
 
     @app.post(
         f"{PREFIX}/judgments",
@@ -241,7 +253,7 @@ def build_api(desk: Desk, exports_dir: Path, now: Callable[[], datetime] = utc_n
         },
         tags=["judging"],
     )
-    async def submit(body: JudgmentIn, user: Caller) -> JSONResponse:
+    async def submit(body: JudgmentIn, user: Caller) -> Response:
         """Record your verdict on a pair as shown. The same client_id again records nothing new."""
         shown_at = body.shown_at.replace(tzinfo=None) if body.shown_at else now()  # naive UTC in the store
         shown = ShownPair(body.client_id, body.pair_id, body.left_id, body.right_id, shown_at)
@@ -254,8 +266,8 @@ def build_api(desk: Desk, exports_dir: Path, now: Callable[[], datetime] = utc_n
             strength=body.strength,
             judgment_id=body.client_id,
         )
-        out = _judgment_out(recorded.judgment, recorded.duplicate)
-        return JSONResponse(out.model_dump(mode="json"), status_code=200 if recorded.duplicate else 201)
+        out = _judgment_dict(recorded.judgment, recorded.duplicate)
+        return _json(out, status=200 if recorded.duplicate else 201)
 
     @app.post(
         f"{PREFIX}/undo",
@@ -263,9 +275,9 @@ def build_api(desk: Desk, exports_dir: Path, now: Callable[[], datetime] = utc_n
         responses={**_ERRORS, 409: {"model": ErrorOut, "description": "nothing left to undo"}},
         tags=["judging"],
     )
-    async def undo(body: UndoIn, user: Caller) -> JudgmentOut:
+    async def undo(body: UndoIn, user: Caller) -> Response:
         """Withdraw your latest judgment still in force; returns it (its pair is yours again)."""
-        return _judgment_out(await quick(desk.undo, user.name, body.client_id), duplicate=False)
+        return _json(_judgment_dict(await quick(desk.undo, user.name, body.client_id), duplicate=False))
 
     @app.get(f"{PREFIX}/judgments", response_model=EventsOut, responses=_ERRORS, tags=["judging"])
     def judgments(

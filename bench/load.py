@@ -32,32 +32,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx
+from import_export import write_pairs  # the same synthetic tickets as the import/export bench
 
 from labeling import tokens, users
 from labeling.ingest import import_files, utc_now
 from store.db import open_store
 
 SEED_ANNOTATORS = 10
-WORDS = "refund order ebook subscription shipping invoice reader app account password royalty".split()  # noqa: SIM905
-
-
-def sentence(rng: random.Random, n: int) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
 
 
 def build_store(db: Path, items: int, seeded: int, annotators: int) -> dict[str, str]:
     """A store with `items` pairs, `seeded` judgments and one token per load annotator."""
-    rng = random.Random(1)
     source = db.with_suffix(".jsonl")
-    with source.open("w", encoding="utf-8") as handle:
-        for n in range(items):
-            record = {
-                "id": f"q{n}",
-                "prompt": f"Ticket {n}: " + sentence(rng, 30),
-                "response_a": sentence(rng, 60),
-                "response_b": sentence(rng, 60) + " Thanks!",
-            }
-            handle.write(json.dumps(record) + "\n")
+    write_pairs(source, items, random.Random(1))
     store = open_store(db)
     import_files(store, [source], dataset="load")
     per_annotator = min(items, -(-seeded // SEED_ANNOTATORS)) if seeded else 0

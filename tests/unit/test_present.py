@@ -15,7 +15,8 @@ HOSTILE = [
     ("[x](data:text/html;base64,PHNjcmlwdD4=)", "[x](data:text/html;base64,PHNjcmlwdD4=)"),
     ("<a href='javascript:alert(1)'>x</a>", "&lt;a href='javascript:alert(1)'&gt;x&lt;/a&gt;"),
     ("```html\n<script>x()</script>\n```", '<code class="language-html">&lt;script&gt;x()&lt;/script&gt;'),
-    ("\u202egnp.exe", "\u202egnp.exe"),
+    ("\u202egnp.exe", "[U+202E]gnp.exe"),  # a right-to-left override, made visible
+    ("a\u2066b\u2069c", "a[U+2066]b[U+2069]c"),  # isolates too
 ]
 
 
@@ -25,6 +26,17 @@ def test_hostile_markdown_is_escaped(text: str, shown: str) -> None:
     assert shown in html
     assert "<script" not in html and "<img" not in html and "<svg" not in html
     assert 'href="javascript:' not in html and 'href="data:' not in html
+    assert not set(html) & {
+        "\u202a",
+        "\u202b",
+        "\u202c",
+        "\u202d",
+        "\u202e",
+        "\u2066",
+        "\u2067",
+        "\u2068",
+        "\u2069",
+    }
 
 
 def test_markdown_still_renders_lists_code_and_safe_links() -> None:

@@ -70,6 +70,7 @@ def build_server(store: Store, options: ServeOptions) -> FastAPI:
             f"error: refusing to serve on {options.host} without accounts: anyone on the network could "
             "judge. Add one with `prefdesk users add NAME --role annotator --db ...`, or serve on 127.0.0.1."
         )
+    store.keep_memory_small()
     desk = Desk(store, policy=QueuePolicy(overlap=options.overlap))
     desk.index.sync()  # read the log now (2 s for a million judgments), not on someone's first click
     exports_dir = options.exports_dir or Path(store.path).resolve().parent / "exports"

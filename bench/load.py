@@ -266,12 +266,12 @@ def main() -> None:
     print(f"server RSS idle (index loaded): {idle['rss_mb']} MB")
     print(
         f"{'annotators':>10} {'judgments':>10} {'per s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-        f"{'RSS MB':>8} {'server CPU ms':>14} {'load CPU ms':>12}"
+        f"{'RSS/peak MB':>12} {'server CPU ms':>14} {'load CPU ms':>12}"
     )
     for row in rows:
         print(
             f"{row['annotators']:>10} {row['judgments']:>10} {row['judgments_per_s']:>8} {row['p50_ms']:>8} "
-            f"{row['p95_ms']:>8} {row['p99_ms']:>8} {row['peak_rss_mb']:>8} "
+            f"{row['p95_ms']:>8} {row['p99_ms']:>8} {str(row['rss_mb']) + '/' + str(row['peak_rss_mb']):>12} "
             f"{row['server_cpu_ms_per_judgment']:>14} {row['load_cpu_ms_per_judgment']:>12}"
         )
     print(

@@ -113,6 +113,12 @@ class Store:
     def _write_error(self, exc: Exception) -> StoreWriteError:
         return StoreWriteError(f"could not write to the store {self.path}: {exc}; nothing was written")
 
+    def keep_memory_small(self) -> None:
+        """For a long-running server: DuckDB's allocator hands freed memory back to the system
+        instead of keeping it (reading a million judgments at start left ~130 MB behind)."""
+        with self.cursor() as cur:
+            cur.execute("SET allocator_flush_threshold = '16MB'")
+
     def schema_version(self) -> int:
         with self.cursor() as cur:
             row = cur.execute("SELECT max(version) FROM prefdesk_schema").fetchone()

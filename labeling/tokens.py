@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import weakref
 from collections.abc import Callable
 from datetime import datetime
 
@@ -32,8 +33,9 @@ class NoSuchToken(BadUserInput):
 
 
 # Tokens already checked, per store: every REST call authenticates, and a lookup costs a query.
-# Revoking through revoke_token() empties it, so a revoked token stops working at once.
-_checked: dict[tuple[int, str], User] = {}
+# Revoking through revoke_token() empties it, so a revoked token stops working at once. Weak
+# keys: a closed store's entries go with it (an id() could be reused by another store).
+_checked: weakref.WeakKeyDictionary[Store, dict[str, User]] = weakref.WeakKeyDictionary()
 _MAX_CHECKED = 10_000
 
 
@@ -57,7 +59,8 @@ def create_token(store: Store, user: str, label: str, now: Callable[[], datetime
 
 def authenticate_token(store: Store, token: str) -> User | None:
     """The user a valid, unrevoked token belongs to; None for anything else."""
-    known = _checked.get((id(store), token))
+    checked = _checked.setdefault(store, {})
+    known = checked.get(token)
     if known is not None:
         return known
     match = _TOKEN.match(token)
@@ -70,9 +73,9 @@ def authenticate_token(store: Store, token: str) -> User | None:
     user, secret_hash = found
     if not hmac.compare_digest(_digest(match["secret"]), secret_hash):
         return None
-    if len(_checked) >= _MAX_CHECKED:
-        _checked.clear()
-    _checked[(id(store), token)] = user
+    if len(checked) >= _MAX_CHECKED:
+        checked.clear()
+    checked[token] = user
     return user
 
 
@@ -82,7 +85,7 @@ def revoke_token(store: Store, token_id: str, now: Callable[[], datetime]) -> St
             raise NoSuchToken(f"no token with id {token_id!r} (see `prefdesk tokens list`)")
         token_rows.revoke(cur, token_id, now())
         stored = token_rows.get_token(cur, token_id)
-    _checked.clear()
+    _checked.pop(store, None)
     assert stored is not None
     return stored
 

@@ -12,9 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from exports.run import KINDS, ExportOptions
-from exports.select import AGGREGATIONS, BOTH_BAD_POLICIES, PAIR_MODES, TIE_POLICIES
-from exports.split import NEAR_DUPLICATE_METHODS
+from exports.options import (
+    AGGREGATIONS,
+    BOTH_BAD_POLICIES,
+    KINDS,
+    NEAR_DUPLICATE_METHODS,
+    PAIR_MODES,
+    TIE_POLICIES,
+    ExportOptions,
+)
 from labeling.ingest_formats import FORMATS
 
 DEFAULT_PORT = 7860

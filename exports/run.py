@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from functools import partial
 from importlib.metadata import version
@@ -20,16 +19,16 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from exports import checks, evals, openai, trl, write
+from exports.options import KINDS, NEAR_DUPLICATE_METHODS, ExportOptions  # noqa: F401  (re-exported)
 from exports.select import (
     Selection,
-    SelectionPolicy,
     agreement_figures,
     labelled_responses,
     preferred_targets,
     ranked_pairs,
     select_preferences,
 )
-from exports.split import NEAR_DUPLICATE_METHODS, plan_split
+from exports.split import plan_split
 from exports.tokens import local_counter, tiktoken_counter
 from labeling.errors import ExportError
 from labeling.models import Message, Role
@@ -38,49 +37,12 @@ from store import judgments as log
 from store import registry
 from store.db import Store
 
-KINDS: dict[str, tuple[str, ...]] = {
-    "dpo": ("trl", "openai"),
-    "sft": ("trl", "openai"),
-    "kto": ("trl",),
-    "reward": ("trl",),
-    "evals": ("openai-evals", "oaieval", "promptfoo"),
-}
 EVAL_BUILDERS = {
     "openai-evals": evals.openai_evals_record,
     "oaieval": evals.oaieval_record,
     "promptfoo": evals.promptfoo_record,
 }
 OPENAI_MINIMUM_EXAMPLES = 10
-
-
-@dataclass(frozen=True)
-class ExportOptions:
-    policy: SelectionPolicy = field(default_factory=SelectionPolicy)
-    standard: bool = False  # dpo/trl: plain strings instead of messages
-    prompt_completion: bool = False  # sft/trl: prompt + completion instead of messages
-    eval_fraction: float = 0.0  # share of records for an eval split, by whole clusters
-    seed: int = 0
-    allow_eval_overlap: bool = False  # train on items registered as eval items by earlier exports
-    near_duplicates: str = "minhash"  # or "embeddings" (the embeddings extra): also paraphrases
-    datasets: tuple[str, ...] = ()  # only items of these datasets (all when empty)
-    parquet: bool = False  # write .parquet files instead of .jsonl (TRL targets)
-    yaml: bool = False  # promptfoo: one YAML list of test cases instead of JSONL
-    save_to_disk: bool = False  # also save a datasets.DatasetDict under DIR/hf_dataset
-    max_tokens: int | None = None  # drop (and count) longer records
-    tokenizer: Path | None = None  # a local tokenizer for max_tokens; tiktoken o200k_base otherwise
-
-    @classmethod
-    def from_flags(cls, flags: Mapping[str, Any]) -> ExportOptions:
-        """From flat settings named as the CLI flags and the REST body name them (`aggregate`,
-        `min_agreement`, `both_bad`, `pairs`, `ties`, `datasets` and the fields above); names
-        that are not options (e.g. `kind`) are ignored."""
-        policy = SelectionPolicy(
-            *(flags[name] for name in ("aggregate", "min_agreement", "both_bad", "pairs", "ties"))
-        )
-        fields = {name: flags[name] for name in cls.__dataclass_fields__ if name in flags}
-        if "datasets" in fields:
-            fields["datasets"] = tuple(fields["datasets"])
-        return cls(policy=policy, **{k: v for k, v in fields.items() if k != "policy"})
 
 
 class Entry(NamedTuple):

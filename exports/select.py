@@ -26,46 +26,17 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from labeling.errors import ExportError
+from exports.options import (  # noqa: F401  (re-exported: where readers look for them)
+    AGGREGATIONS,
+    BOTH_BAD_POLICIES,
+    PAIR_MODES,
+    TIE_POLICIES,
+    SelectionPolicy,
+)
 from labeling.models import Message, Role, messages_from_json
 from store.judgments import PairVotes
 
 SKIP_REASONS = ("tie", "both_bad", "annotators_disagree", "below_min_agreement", "undone")
-AGGREGATIONS = ("majority", "unanimous")
-BOTH_BAD_POLICIES = ("drop", "kto")
-PAIR_MODES = ("all", "best-worst", "adjacent")
-TIE_POLICIES = ("drop",)
-
-
-@dataclass(frozen=True)
-class SelectionPolicy:
-    aggregate: str = "majority"
-    min_agreement: float = 0.0
-    both_bad: str = "drop"
-    pairs: str = "all"  # with 3+ responses per prompt: every decided pair, or pairs from the ranking
-    ties: str = "drop"  # the only policy: a tie holds no preference to train on
-
-    def __post_init__(self) -> None:
-        if self.aggregate not in AGGREGATIONS:
-            raise ExportError(f"unknown aggregation {self.aggregate!r} (use {' or '.join(AGGREGATIONS)})")
-        if not 0.0 <= self.min_agreement <= 1.0:
-            raise ExportError(f"--min-agreement must be between 0 and 1, got {self.min_agreement}")
-        if self.both_bad not in BOTH_BAD_POLICIES:
-            raise ExportError(f"unknown both-bad policy {self.both_bad!r} (use drop or kto)")
-        if self.ties not in TIE_POLICIES:
-            raise ExportError(f"unknown tie policy {self.ties!r} (use drop)")
-        if self.pairs not in PAIR_MODES:
-            raise ExportError(f"unknown pairs mode {self.pairs!r} (use {', '.join(PAIR_MODES)})")
-
-    def describe(self) -> dict[str, object]:
-        return {
-            "aggregate": self.aggregate,
-            "min_agreement": self.min_agreement,
-            "ties": self.ties,
-            "both_bad": self.both_bad,
-            "pairs": self.pairs,
-            "votes": "one per annotator: their latest judgment in force; undone/superseded are not votes",
-        }
 
 
 @dataclass(frozen=True)

@@ -84,9 +84,6 @@ class _UnionFind:
         self.parent[self.find(x)] = self.find(y)
 
 
-NEAR_DUPLICATE_METHODS = ("minhash", "embeddings")
-
-
 def cluster(items: Mapping[str, tuple[str, str]], near_duplicates: str = "minhash") -> dict[str, int]:
     """item id -> cluster number, from {item id: (group key, prompt text)}. Near-duplicates by
     MinHash (reworded copies), or also by sentence embeddings (paraphrases; an optional extra)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from exports.options import (
@@ -40,6 +40,7 @@ class UserAddSettings:
     name: str
     role: str
     password_stdin: bool
+    password: str = field(default="", repr=False)  # asked for before the command runs
 
 
 @dataclass(frozen=True)

@@ -120,6 +120,8 @@ def _install_error_handlers(app: FastAPI) -> None:
             for error in exc.errors()
         ]
         summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])
+        if any(error.get("type") == "json_invalid" for error in exc.errors()):
+            return _error(400, f"the body is not valid JSON ({summary}): send UTF-8 JSON", problems)
         return _error(422, f"invalid request: {summary}", problems)
 
     @app.exception_handler(StarletteHTTPException)

@@ -10,13 +10,17 @@ Exit codes: 0 done, 1 the input or the store was refused (the message says why),
 
 from __future__ import annotations
 
+import contextlib
 import getpass
+import io
 import json
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from apps import control
 from apps import settings as cli_settings
 from labeling.errors import BadUserInput, PrefdeskError
 from store.errors import StoreError
@@ -206,6 +210,25 @@ def run_with_store(chosen: cli_settings.Settings, ctx: Context) -> int:
     return HANDLERS[type(chosen)](chosen, ctx)
 
 
+# Commands that only read: they open the store read-only, so they never wait for a writer's lock
+# (two can run at once) and can never change it.
+READ_ONLY = (cli_settings.StatsSettings, cli_settings.UserListSettings, cli_settings.TokenListSettings)
+
+
+def _open_for(chosen: cli_settings.Settings) -> Store:
+    """The store a command works on. Only `import` may create one; the readers open it
+    read-only (unless its schema needs the upgrade that every writing open applies)."""
+    from store.db import latest_schema_version, open_store
+
+    creates = isinstance(chosen, cli_settings.ImportSettings)
+    if isinstance(chosen, READ_ONLY):
+        store = open_store(chosen.db, read_only=True)
+        if store.schema_version() == latest_schema_version():
+            return store
+        store.close()
+    return open_store(chosen.db, create=creates)
+
+
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
@@ -224,7 +247,51 @@ def _read_password(from_stdin: bool) -> str:
     return first
 
 
-def run(chosen: cli_settings.Settings) -> int:
+def prepare(chosen: cli_settings.Settings) -> cli_settings.Settings:
+    """What a command needs from the person at the terminal, asked before it runs."""
+    if isinstance(chosen, cli_settings.UserAddSettings):
+        return replace(chosen, password=_read_password(chosen.password_stdin))
+    return chosen
+
+
+def _desk_request(chosen: cli_settings.Settings, argv: Sequence[str]) -> dict[str, Any]:
+    request: dict[str, Any] = {"argv": list(argv), "db": str(chosen.db), "cwd": str(Path.cwd())}
+    if isinstance(chosen, cli_settings.UserAddSettings):
+        request["password"] = chosen.password
+    return request
+
+
+def run_for_desk(request: dict[str, Any], store: Store, *, login_required: bool) -> dict[str, Any]:
+    """Inside a serving desk: run a command line sent by `prefdesk` over the control socket on
+    the desk's own store, and return what it printed and its exit code."""
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):  # argparse writes its usage errors there
+            chosen = cli_settings.parse([*request["argv"], "--db", request["db"]])
+        chosen = cli_settings.absolute(chosen, Path(request["cwd"]))
+    except SystemExit as exc:
+        return {"out": "", "err": err.getvalue(), "code": exc.code if isinstance(exc.code, int) else 2}
+    if not hasattr(chosen, "db") or type(chosen) not in HANDLERS:
+        return {"out": "", "err": "error: a serving desk runs store commands only\n", "code": 2}
+    if Path(chosen.db).resolve() != Path(store.path).resolve():
+        return {"out": "", "err": f"error: this desk serves {store.path}, not {chosen.db}\n", "code": 2}
+    if isinstance(chosen, cli_settings.UserAddSettings):
+        chosen = replace(chosen, password=str(request.get("password", "")))
+    ctx = Context(store, out, err)
+    try:
+        code = run_with_store(chosen, ctx)
+    except (PrefdeskError, StoreError) as exc:
+        ctx.warn(f"error: {exc}")
+        code = 1
+    if code == 0 and isinstance(chosen, cli_settings.UserAddSettings) and not login_required:
+        ctx.warn(
+            "note: the desk serving this store started without accounts and asks no one to sign in; "
+            "restart `prefdesk serve` to make it require sign-in"
+        )
+    return {"out": out.getvalue(), "err": err.getvalue(), "code": code}
+
+
+def run(chosen: cli_settings.Settings, argv: Sequence[str]) -> int:
     if isinstance(chosen, cli_settings.ServeSettings | cli_settings.DemoSettings):
         from apps import server  # gradio is imported only when serving
 
@@ -236,28 +303,23 @@ def run(chosen: cli_settings.Settings) -> int:
         rows = ", ".join(f"{table} {count}" for table, count in manifest["rows"].items() if count)
         print(f"restored {chosen.db} from {chosen.source} (made {manifest['created_at']}): {rows}")
         return 0
-    from store.db import open_store
-
-    store = open_store(chosen.db)
+    reply = control.ask_desk(chosen.db, _desk_request(chosen, argv))
+    if reply is not None:  # a desk serves this store: it ran the command
+        sys.stdout.write(reply["out"])
+        sys.stderr.write(reply["err"])
+        return int(reply["code"])
+    store = _open_for(chosen)
     try:
         return run_with_store(chosen, Context(store))
     finally:
         store.close()
 
 
-def prepare(chosen: cli_settings.Settings) -> cli_settings.Settings:
-    """What a command needs from the person at the terminal, asked before it runs."""
-    if isinstance(chosen, cli_settings.UserAddSettings):
-        from dataclasses import replace
-
-        return replace(chosen, password=_read_password(chosen.password_stdin))
-    return chosen
-
-
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     chosen = cli_settings.parse(argv)
     try:
-        return run(prepare(chosen))
+        return run(cli_settings.absolute(prepare(chosen), Path.cwd()), argv)
     except (PrefdeskError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

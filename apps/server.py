@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import gc
 import ipaddress
+import shutil
+import signal
 import sys
 import threading
 import time
@@ -21,6 +23,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from apps.api import build_api
+from apps.cli import run_for_desk
+from apps.control import ControlSocket, ask_desk
 from apps.gradio_app.main import build_app, launch_options
 from apps.settings import DemoSettings, ServeSettings
 from labeling import users
@@ -29,6 +33,7 @@ from labeling.desk import Desk
 from labeling.ingest import utc_now
 from labeling.queue import QueuePolicy
 from store.db import Store, open_store
+from store.errors import StoreError
 
 
 def is_loopback(host: str) -> bool:
@@ -61,15 +66,19 @@ class RunningServer:
         self.thread.join(timeout=15)
 
 
+def check_host(store: Store, host: str) -> None:
+    if not users.list_users(store) and not is_loopback(host):
+        raise SystemExit(
+            f"error: refusing to serve on {host} without accounts: anyone on the network could "
+            "judge. Add one with `prefdesk users add NAME --role annotator --db ...`, or serve on 127.0.0.1."
+        )
+
+
 def build_server(store: Store, options: ServeOptions) -> FastAPI:
     """The REST API with the Gradio desk mounted at /. Login is required whenever accounts exist;
     without any, only a loopback address is allowed (a one-person desk on one's own machine)."""
     has_users = bool(users.list_users(store))
-    if not has_users and not is_loopback(options.host):
-        raise SystemExit(
-            f"error: refusing to serve on {options.host} without accounts: anyone on the network could "
-            "judge. Add one with `prefdesk users add NAME --role annotator --db ...`, or serve on 127.0.0.1."
-        )
+    check_host(store, options.host)
     store.keep_memory_small()
     desk = Desk(store, policy=QueuePolicy(overlap=options.overlap))
     desk.index.sync()  # read the log now (2 s for a million judgments), not on someone's first click
@@ -115,31 +124,70 @@ def serve(store: Store, options: ServeOptions, *, block: bool = True) -> Running
     return RunningServer(f"http://{options.host}:{options.port}/", server, thread)
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # as Ctrl+C: the desk closes its store and control socket on the way out
+
+
 def run(settings: ServeSettings | DemoSettings) -> int:
+    running = ask_desk(settings.db, {"ping": True})
+    if running is not None:
+        raise StoreError(
+            f"a desk (process {running.get('pid', '?')}) already serves {settings.db}: open it in the "
+            "browser, or stop it (Ctrl+C where it runs) before serving the store again"
+        )
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)
     if isinstance(settings, DemoSettings):
         settings.db.parent.mkdir(parents=True, exist_ok=True)
         if settings.fresh:
             settings.db.unlink(missing_ok=True)
-    store = open_store(settings.db)
-    if isinstance(settings, DemoSettings):
-        report = prepare_demo(store, utc_now)
-        print(f"demo store {settings.db}: {report.items_added} new item(s); {report.records} emails in all")
-        options = ServeOptions(settings.host, settings.port)
-    else:
-        options = ServeOptions(settings.host, settings.port, settings.overlap, settings.exports_dir)
-    shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    print(f"prefdesk is serving {settings.db} on http://{shown_host}:{settings.port}", flush=True)
-    print(f"  REST API: http://{shown_host}:{settings.port}/api/docs", flush=True)
-    if isinstance(settings, DemoSettings):
-        print(f"sign in as  user: {DEMO_USER}   password: {DEMO_PASSWORD}", flush=True)
-    elif not users.list_users(store):
-        print("no accounts: no login needed on this machine; judgments are recorded as 'local'", flush=True)
-    print("press Ctrl+C to stop", flush=True)
+    store = open_store(settings.db, create=isinstance(settings, DemoSettings))
     try:
-        serve(store, options)
-    except KeyboardInterrupt:
-        pass
+        if isinstance(settings, DemoSettings):
+            report = prepare_demo(store, utc_now)
+            added = report.items_added
+            print(f"demo store {settings.db}: {added} new item(s); {report.records} emails in all")
+            options = ServeOptions(settings.host, settings.port)
+        else:
+            options = ServeOptions(settings.host, settings.port, settings.overlap, settings.exports_dir)
+        check_host(store, options.host)  # before saying anything is served
+        login_required = bool(users.list_users(store))
+        control = ControlSocket(
+            Path(settings.db), lambda request: run_for_desk(request, store, login_required=login_required)
+        )
+        try:
+            _announce(settings, login_required)
+            serve(store, options)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            control.close()
     finally:
         store.close()
     print("stopped", file=sys.stderr)
     return 0
+
+
+def _announce(settings: ServeSettings | DemoSettings, login_required: bool) -> None:
+    """What is served where, and how to sign in: the sign-in lines last, where the eye lands."""
+    shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    url = f"http://{shown_host}:{settings.port}"
+    lines = [
+        f"prefdesk is serving {settings.db} (Ctrl+C stops it)",
+        f"  REST API docs: {url}/api/docs",
+        "  other prefdesk commands on this store (stats, export, import, users, tokens) go through this desk",
+    ]
+    command_dir = Path(sys.executable).parent
+    if shutil.which("prefdesk") is None and (command_dir / "prefdesk").exists():
+        lines.append(f"  the prefdesk command is in {command_dir}: run `source {command_dir}/activate` first")
+    if isinstance(settings, DemoSettings):
+        lines += ["", f"  open      {url}", f"  user      {DEMO_USER}", f"  password  {DEMO_PASSWORD}", ""]
+    elif login_required:
+        lines += ["", f"  open {url} and sign in (accounts: `prefdesk users list`)", ""]
+    else:
+        lines += [
+            "",
+            f"  open {url}  (no accounts: no sign-in on this machine; judgments are recorded as 'local')",
+            "",
+        ]
+    print("\n".join(lines), flush=True)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from exports.options import (
     AGGREGATIONS,
@@ -161,10 +162,13 @@ def _fraction(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     db_default = os.environ.get("PREFDESK_DB")
-    db_help = "the store file (DuckDB)" + (f"; default from PREFDESK_DB: {db_default}" if db_default else "")
+    db_help = "the store file (DuckDB); " + (
+        f"default from PREFDESK_DB: {db_default}" if db_default else "required unless PREFDESK_DB is set"
+    )
 
     def add_db(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--db", type=Path, default=db_default, required=db_default is None, help=db_help)
+        # Not argparse's `required`: its usage line would call --db required even with PREFDESK_DB set.
+        parser.add_argument("--db", type=Path, default=db_default, help=db_help)
 
     parser = argparse.ArgumentParser(
         prog="prefdesk", description="A preference desk for LLM teams: judge responses, export training data."
@@ -278,8 +282,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def absolute(value: Any, cwd: Path) -> Any:
+    """`value` (a settings object) with every path in it made absolute against `cwd`: a command
+    then means the same files wherever it runs (here, or inside the desk that serves the store)."""
+    if isinstance(value, Path):
+        value = value.expanduser()
+        return value if value.is_absolute() else cwd / value
+    if isinstance(value, tuple):
+        return tuple(absolute(part, cwd) for part in value)
+    if is_dataclass(value) and not isinstance(value, type):
+        changed = {f.name: absolute(getattr(value, f.name), cwd) for f in fields(value) if f.init}
+        return replace(value, **changed)
+    return value
+
+
 def parse(argv: Sequence[str] | None = None) -> Settings:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "db", "") is None:
+        parser.error(f"{args.command}: --db PATH is required (or set PREFDESK_DB)")
     if args.command == "import":
         return ImportSettings(args.db, tuple(args.files), args.format, args.dataset)
     if args.command == "users":

@@ -7,6 +7,7 @@ with store.cursor() as cur:            # a cursor per call: safe across the serv
 
 from __future__ import annotations
 
+import difflib
 import re
 import threading
 from collections.abc import Iterator
@@ -17,7 +18,13 @@ from pathlib import Path
 
 import duckdb
 
-from store.errors import StoreError, StoreLockedError, StoreTooNewError, StoreWriteError
+from store.errors import (
+    StoreError,
+    StoreLockedError,
+    StoreMissingError,
+    StoreTooNewError,
+    StoreWriteError,
+)
 
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>\S+) \(PID (?P<pid>\d+)\)")
 _MIGRATION_NAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
@@ -174,11 +181,32 @@ def _apply_migrations(connection: duckdb.DuckDBPyConnection, path: str) -> None:
         connection.execute("COMMIT")
 
 
-def open_store(path: str | Path = ":memory:", *, read_only: bool = False) -> Store:
-    """Open (creating if needed) the store at `path` and bring its schema up to date."""
+def similar_stores(path: Path) -> list[str]:
+    """Stores in the same folder whose names are close to `path`'s (a likely typo), as paths
+    spelled like the one given."""
+    folder = path.parent
+    try:
+        names = [
+            entry.name for entry in folder.iterdir() if entry.suffix in _STORE_SUFFIXES and entry.is_file()
+        ]
+    except OSError:
+        return []
+    close = difflib.get_close_matches(path.name, names, n=3, cutoff=0.6)
+    return [str(folder / name) if str(path.parent) != "." else name for name in close]
+
+
+_STORE_SUFFIXES = (".duckdb", ".db", ".ddb")
+
+
+def open_store(path: str | Path = ":memory:", *, read_only: bool = False, create: bool = True) -> Store:
+    """Open the store at `path` and bring its schema up to date. `create=False`: a missing file
+    is an error naming similar stores in that folder (a mistyped --db must not make a new one)."""
     text_path = str(path)
     if text_path != ":memory:":
-        parent = Path(text_path).expanduser().resolve().parent
+        given = Path(text_path).expanduser()
+        if not given.exists() and (read_only or not create):
+            raise StoreMissingError(text_path, similar_stores(given))
+        parent = given.resolve().parent
         if not parent.is_dir():
             raise StoreError(f"cannot create the store {text_path}: folder {parent} does not exist")
     connection = _connect(text_path, read_only)

@@ -1,6 +1,7 @@
 """Errors raised by the store.
 
 StoreError
+├── StoreMissingError     no store at that path, and the command does not create one
 ├── StoreLockedError      another process holds the store file (names its PID)
 ├── StoreTooNewError      the file was written by a newer prefdesk schema
 └── StoreWriteError       the disk refused a write (read-only, full): nothing was stored
@@ -9,6 +10,17 @@ StoreError
 
 class StoreError(Exception):
     """Base of every error the store raises; the message is meant for a person."""
+
+
+class StoreMissingError(StoreError):
+    def __init__(self, path: str, similar: list[str]) -> None:
+        self.path = path
+        self.similar = similar
+        hint = f" Did you mean {' or '.join(similar)}?" if similar else ""
+        super().__init__(
+            f"there is no store at {path}.{hint} Check --db (or PREFDESK_DB); a new store is made by "
+            f"`prefdesk import FILE --db {path}` (or `prefdesk restore`), never by this command."
+        )
 
 
 class StoreLockedError(StoreError):
@@ -20,8 +32,8 @@ class StoreLockedError(StoreError):
             who += f" ({holder})"
         super().__init__(
             f"the store {path} is in use by {who}. DuckDB lets one process write a store at a "
-            f"time: stop that process (for a running desk, Ctrl+C on `prefdesk serve`) or use "
-            f"another --db."
+            f"time, and this one is not a serving desk (commands go through a desk): wait for it to "
+            f"finish, or stop it, and run the command again."
         )
 
 

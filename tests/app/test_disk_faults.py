@@ -130,7 +130,9 @@ def test_a_store_on_a_read_only_disk_is_refused_with_a_message(
         reading = subprocess.run(
             [sys.executable, "-m", "apps.cli", "stats", "--db", str(db)], capture_output=True, text=True
         )
-        assert reading.returncode == 1 and "error:" in reading.stderr and "Traceback" not in reading.stderr
+        # Reading needs no write: stats opens the store read-only and works on a read-only disk.
+        assert reading.returncode == 0, reading.stderr
+        assert reading.stdout.startswith("items      3\n")
     finally:
         remount(small_disk, "rw")
     reopened = open_store(db)

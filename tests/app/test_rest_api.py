@@ -83,12 +83,10 @@ def test_bad_requests_say_what_was_wrong_as_json(rest_desk: RestDesk) -> None:
         assert bad.json()["error"].startswith("invalid request: body.verdict:")
         stale = ana.post("/judgments", json={**body, "verdict": "left", "right_id": "r_0000000000000000"})
         assert stale.status_code == 409 and "not the two responses" in stale.json()["error"]
-        assert (
-            ana.post(
-                "/judgments", content=b"{not json", headers={"content-type": "application/json"}
-            ).status_code
-            == 422
-        )
+        for raw in (b"{not json", b'{"verdict": "left"', b"\xff\xfe{}"):  # not JSON, cut short, not UTF-8
+            unreadable = ana.post("/judgments", content=raw, headers={"content-type": "application/json"})
+            assert unreadable.status_code == 400, raw  # as docs/api.md says: the body could not be read
+            assert unreadable.json()["error"].startswith("the body is not valid JSON")
     assert rest_desk.judgment_rows() == []
 
 

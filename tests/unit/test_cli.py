@@ -52,9 +52,10 @@ def test_a_bad_import_exits_1_with_file_line_and_field(
 
 
 def test_users_add_with_password_stdin_stores_a_hash(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: Path
 ) -> None:
     db = tmp_path / "s.duckdb"
+    main(["import", str(data), "--db", str(db)])
     monkeypatch.setattr(sys, "stdin", io.StringIO("s3cret-pass\n"))
     code, out, _ = run(
         capsys, "users", "add", "ana", "--role", "annotator", "--password-stdin", "--db", str(db)
@@ -75,8 +76,9 @@ def test_users_add_with_password_stdin_stores_a_hash(
 
 
 def test_a_short_password_is_refused(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: Path
 ) -> None:
+    main(["import", str(data), "--db", str(tmp_path / "s.duckdb")])
     monkeypatch.setattr(sys, "stdin", io.StringIO("short\n"))
     code, _, err = run(
         capsys,
@@ -189,3 +191,111 @@ def test_export_with_a_split_and_a_preview(capsys: pytest.CaptureFixture[str], t
         "1",
     )
     assert code == 1 and "--preview needs a chat template" in err
+
+
+NOT_CREATING = (
+    ("stats",),
+    ("export", "dpo", "--target", "trl", "--out", "out"),
+    ("users", "add", "ana", "--role", "annotator", "--password-stdin"),
+    ("users", "list"),
+    ("tokens", "create", "ana"),
+    ("tokens", "list"),
+    ("tokens", "revoke", "abc"),
+    ("backup", "--out", "backup"),
+    ("serve", "--port", "0"),
+)
+
+
+@pytest.mark.parametrize("argv", NOT_CREATING, ids=lambda argv: " ".join(argv[:2]))
+def test_a_mistyped_store_is_refused_not_created(
+    argv: tuple[str, ...], tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["import", str(data), "--db", "desk.duckdb"]) == 0
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = subprocess.run(
+        [sys.executable, "-m", "apps.cli", *argv, "--db", "desk.duckbd"],
+        cwd=tmp_path,
+        input="a-password\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    assert f"there is no store at {tmp_path / 'desk.duckbd'}. Did you mean {tmp_path / 'desk.duckdb'}?" in (
+        result.stderr
+    )
+    assert "prefdesk import FILE" in result.stderr and "Traceback" not in result.stderr
+    assert "serving" not in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing made: no store, no folder
+
+
+def test_only_import_makes_a_new_store(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, data: Path
+) -> None:
+    code, _, err = run(capsys, "stats", "--db", str(tmp_path / "new.duckdb"))
+    assert code == 1 and "there is no store at" in err and "Did you mean" not in err
+    assert not (tmp_path / "new.duckdb").exists()
+    code, out, _ = run(capsys, "import", str(data), "--db", str(tmp_path / "new.duckdb"))
+    assert code == 0 and (tmp_path / "new.duckdb").is_file()
+
+
+def test_db_from_the_environment_is_said_in_the_help(monkeypatch: pytest.MonkeyPatch) -> None:
+    from apps.settings import build_parser
+
+    monkeypatch.delenv("PREFDESK_DB", raising=False)
+    stats_help = build_parser()._subparsers._group_actions[0].choices["stats"].format_help()  # type: ignore[union-attr]
+    assert "required unless PREFDESK_DB is set" in " ".join(stats_help.split())
+    assert "--db DB" in stats_help and "usage: prefdesk stats [-h] [--db DB]" in " ".join(stats_help.split())
+    with pytest.raises(SystemExit) as exit_info:
+        main(["stats"])
+    assert exit_info.value.code == 2
+
+
+def test_db_from_the_environment_is_used(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PREFDESK_DB", str(tmp_path / "env.duckdb"))
+    assert run(capsys, "import", str(data))[0] == 0
+    code, out, _ = run(capsys, "stats", "--json")
+    assert code == 0 and json.loads(out)["items"] == 4
+
+
+def test_users_add_without_a_terminal_says_to_use_password_stdin(tmp_path: Path, data: Path) -> None:
+    db = tmp_path / "s.duckdb"
+    main(["import", str(data), "--db", str(db)])
+    result = subprocess.run(  # `echo pw | prefdesk users add ...`: stdin is a pipe, not a terminal
+        [sys.executable, "-m", "apps.cli", "users", "add", "ana", "--role", "annotator", "--db", str(db)],
+        input="a-password\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        start_new_session=True,  # no controlling terminal either
+    )
+    assert result.returncode == 1
+    assert "no terminal to ask for the password on" in result.stderr and "--password-stdin" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert main(["users", "list", "--db", str(db)]) == 0  # nothing added
+
+
+def test_stats_reads_beside_another_reader(tmp_path: Path, data: Path) -> None:
+    """`prefdesk stats` opens the store read-only: it never needs (or waits for) the write lock."""
+    db = tmp_path / "s.duckdb"
+    main(["import", str(data), "--db", str(db)])
+    code = f"from store.db import open_store; s = open_store({str(db)!r}, read_only=True); print('ready', flush=True); input()"
+    reader = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert reader.stdout is not None and reader.stdout.readline().strip() == "ready"
+        result = subprocess.run(
+            [sys.executable, "-m", "apps.cli", "stats", "--db", str(db)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("items      4\n")
+    finally:
+        reader.kill()
+        reader.wait()

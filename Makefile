@@ -1,29 +1,35 @@
 # The README's two commands: `make demo` and `make test`. Everything else is a helper.
-PYTHON ?= python3
-VENV   := .venv
-BIN    := $(VENV)/bin
-PORT   ?= 7860
+PYTHON  ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+PORT    ?= 7860
+DEMO_DB ?= .prefdesk/demo.duckdb
+LOG     := $(VENV)/install.log
 
 .PHONY: demo test test-fast lint bench clean
 
+# Installs say one line each; pip's own output goes to $(LOG), shown only when a step fails.
+QUIET = sh -c 'echo "  $$1"; shift; "$$@" >>"$(LOG)" 2>&1 || { tail -n 40 "$(LOG)"; echo "failed: the whole log is in $(LOG)"; exit 1; }' quiet
+
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
+	@echo "setting up $(VENV) (once; a few minutes on a fresh machine)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(QUIET) "pip" $(BIN)/pip install --upgrade pip
 
 # The app and its dev tools (no torch).
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev]'
-	touch $@
+	@$(QUIET) "prefdesk and its dependencies" $(BIN)/pip install -e '.[dev]'
+	@touch $@
 
 # The trl and embeddings extras for the training and near-duplicate tests. torch is pinned to
 # the CPU wheel first, on its own, so that nothing resolves a multi-GB CUDA build.
 $(VENV)/.installed-extras: $(VENV)/.installed
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,trl,embeddings]'
-	touch $@
+	@$(QUIET) "torch (CPU)" $(BIN)/pip install torch==2.13.0
+	@$(QUIET) "the trl and embeddings extras" $(BIN)/pip install -e '.[dev,trl,embeddings]'
+	@touch $@
 
 demo: $(VENV)/.installed
-	$(BIN)/prefdesk demo --db .prefdesk/demo.duckdb --port $(PORT)
+	@$(BIN)/prefdesk demo --db $(DEMO_DB) --port $(PORT)
 
 test: $(VENV)/.installed-extras lint
 	$(BIN)/pytest --durations=10
@@ -38,6 +44,7 @@ lint: $(VENV)/.installed
 	$(BIN)/mypy
 
 bench: $(VENV)/.installed
+	$(BIN)/python bench/cli.py
 	$(BIN)/python bench/import_export.py
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/keys.py

@@ -12,9 +12,11 @@ import gc
 import ipaddress
 import shutil
 import signal
+import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,7 +100,23 @@ def build_server(store: Store, options: ServeOptions) -> FastAPI:
     )
 
 
-def serve(store: Store, options: ServeOptions, *, block: bool = True) -> RunningServer | None:
+class _Server(uvicorn.Server):
+    """uvicorn's server, calling `on_ready` once it listens (not before: a URL announced earlier
+    could be refused)."""
+
+    def __init__(self, config: uvicorn.Config, on_ready: Callable[[], None] | None) -> None:
+        super().__init__(config)
+        self._on_ready = on_ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self._on_ready is not None:
+            self._on_ready()
+
+
+def serve(
+    store: Store, options: ServeOptions, *, block: bool = True, on_ready: Callable[[], None] | None = None
+) -> RunningServer | None:
     config = uvicorn.Config(
         build_server(store, options),
         host=options.host,
@@ -108,7 +126,7 @@ def serve(store: Store, options: ServeOptions, *, block: bool = True) -> Running
         # Gradio's event streams stay open: past this, shutting down stops waiting for them.
         timeout_graceful_shutdown=5 if block else 1,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config, on_ready)
     if block:
         gc.collect()
         gc.freeze()  # the index and Gradio's objects live as long as the server: GC need not rescan them
@@ -156,8 +174,7 @@ def run(settings: ServeSettings | DemoSettings) -> int:
             Path(settings.db), lambda request: run_for_desk(request, store, login_required=login_required)
         )
         try:
-            _announce(settings, login_required)
-            serve(store, options)
+            serve(store, options, on_ready=lambda: _announce(settings, login_required))
         except KeyboardInterrupt:
             pass
         finally:
@@ -179,7 +196,7 @@ def _announce(settings: ServeSettings | DemoSettings, login_required: bool) -> N
     ]
     command_dir = Path(sys.executable).parent
     if shutil.which("prefdesk") is None and (command_dir / "prefdesk").exists():
-        lines.append(f"  the prefdesk command is in {command_dir}: run `source {command_dir}/activate` first")
+        lines.append(f"  the prefdesk command is in {command_dir}: `source {command_dir}/activate` to use it")
     if isinstance(settings, DemoSettings):
         lines += ["", f"  open      {url}", f"  user      {DEMO_USER}", f"  password  {DEMO_PASSWORD}", ""]
     elif login_required:

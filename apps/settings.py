@@ -1,7 +1,7 @@
 """The only reader of command-line flags and environment variables.
 
 `parse(argv)` returns one frozen settings object per subcommand; everything below apps/ receives
-plain values. Environment: PREFDESK_DB is the default for --db.
+plain values. Environment: PREFDESK_DB is the default for --db, PREFDESK_PORT for --port.
 """
 
 from __future__ import annotations
@@ -166,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
         f"default from PREFDESK_DB: {db_default}" if db_default else "required unless PREFDESK_DB is set"
     )
 
+    port_default = os.environ.get("PREFDESK_PORT", str(DEFAULT_PORT))  # argparse checks it with _port
+    port_help = f"default {DEFAULT_PORT}, or PREFDESK_PORT"
+
     def add_db(parser: argparse.ArgumentParser) -> None:
         # Not argparse's `required`: its usage line would call --db required even with PREFDESK_DB set.
         parser.add_argument("--db", type=Path, default=db_default, help=db_help)
@@ -205,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the desk in the browser and the REST API")
     add_db(serve)
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=_port, default=DEFAULT_PORT)
+    serve.add_argument("--port", type=_port, default=port_default, help=port_help)
     serve.add_argument(
         "--overlap",
         type=_positive,
@@ -277,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="create a demo store from the bundled emails and serve it")
     demo.add_argument("--db", type=Path, default=Path(".prefdesk/demo.duckdb"))
     demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=_port, default=DEFAULT_PORT)
+    demo.add_argument("--port", type=_port, default=port_default, help=port_help)
     demo.add_argument("--fresh", action="store_true", help="start from an empty demo store")
     return parser
 

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from labeling.clock import utc_now
 from labeling.errors import ImportRejected, Problem
 from labeling.ingest_fast import FastChunk, FastPlanner, NotFast
 from labeling.ingest_formats import (
@@ -58,10 +59,6 @@ from store.db import Store
 MAX_PROBLEMS = 20
 _DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _CSV_COLUMNS = {"pairs": ("prompt", "response_a", "response_b"), "trl": ("chosen", "rejected")}
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 __all__ = ["ImportReport", "import_files", "import_records", "pair_id_for", "short_hash", "utc_now"]

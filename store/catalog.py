@@ -10,12 +10,14 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
 
 from labeling.models import Item, Pair, Response, messages_from_json
+
+if TYPE_CHECKING:  # loaded where tables are built: `prefdesk stats` needs no pyarrow
+    import pyarrow as pa
 
 ITEM_COLUMNS = ("id", "dataset", "source_id", "prompt", "prompt_hash", "group_key", "metadata")
 RESPONSE_COLUMNS = ("id", "item_id", "model", "content", "metadata")
@@ -23,6 +25,8 @@ PAIR_COLUMNS = ("id", "item_id", "response_a_id", "response_b_id", "metadata")
 
 
 def _ids_table(ids: Sequence[str]) -> pa.Table:
+    import pyarrow as pa
+
     return pa.table({"id": pa.array(list(ids), type=pa.string())})
 
 
@@ -72,12 +76,16 @@ def stored_response_ids(cur: duckdb.DuckDBPyConnection, item_ids: Sequence[str])
 
 
 def stored_pair_ids_among(cur: duckdb.DuckDBPyConnection, pair_ids: pa.Array) -> pa.Array:
+    import pyarrow as pa
+
     with registered(cur, wanted=pa.table({"id": pair_ids})):
         found = cur.execute("SELECT p.id FROM pairs p JOIN wanted w USING (id)").to_arrow_table()
     return found.column(0).combine_chunks()
 
 
 def _table(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> pa.Table:
+    import pyarrow as pa
+
     return pa.table(
         {name: pa.array([row[n] for row in rows], type=pa.string()) for n, name in enumerate(columns)}
     )

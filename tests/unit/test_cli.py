@@ -126,6 +126,7 @@ def test_serving_beyond_loopback_without_accounts_is_refused(tmp_path: Path, dat
     )
     assert result.returncode != 0
     assert "refusing to serve on 0.0.0.0 without accounts" in result.stderr
+    assert "serving" not in result.stdout and "Ctrl+C" not in result.stdout  # refused before announcing
 
 
 def test_a_store_in_use_is_named_with_its_pid(tmp_path: Path, data: Path) -> None:

@@ -9,6 +9,7 @@ OpenAPI: /api/openapi.json, docs at /api/docs.
 import re
 import uuid
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -240,6 +241,7 @@ def build_api(desk: Desk, exports_dir: Path, now: Callable[[], datetime] = utc_n
                 "left": {"id": showing.left.id, "content": showing.left.content},
                 "right": {"id": showing.right.id, "content": showing.right.content},
                 "shown_at": _rfc3339(showing.shown_at),
+                "wording": asdict(showing.wording),
             }
         counts = {"judged": progress.judged, "total": progress.total, "remaining": progress.remaining}
         return _json({"pair": shown, "progress": counts})

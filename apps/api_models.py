@@ -50,6 +50,15 @@ class ResponseOut(BaseModel):
     content: str = Field(description="untrusted model output: render it as text")
 
 
+class WordingOut(BaseModel):
+    """How the pair's dataset asks for a verdict: show these to the person judging."""
+
+    question: str = Field(description='the question to answer, e.g. "Which response is better?"')
+    user_label: str = Field(description="what to call user turns of the prompt")
+    assistant_label: str = Field(description="what to call earlier assistant turns")
+    system_label: str = Field(description="what to call the system prompt")
+
+
 class ShowingOut(BaseModel):
     showing_id: str
     pair_id: str
@@ -59,6 +68,7 @@ class ShowingOut(BaseModel):
     left: ResponseOut
     right: ResponseOut
     shown_at: Timestamp
+    wording: WordingOut = Field(description="the dataset's question and turn labels (plain text)")
 
 
 class ProgressOut(BaseModel):

@@ -27,6 +27,7 @@ from store.errors import StoreError
 
 if TYPE_CHECKING:
     from labeling.ingest import ImportReport
+    from labeling.models import Wording
     from store.db import Store
 
 
@@ -60,13 +61,54 @@ def _print_import(ctx: Context, report: ImportReport) -> None:
         ctx.say(f"  {report.duplicate_records} repeated record(s) ignored")
     for reason, count in report.skipped.items():
         ctx.say(f"  skipped {count}: {reason}")
+    if report.wording is not None:
+        _print_wording(ctx, report.wording, f"dataset {report.dataset!r} now asks: ")
+
+
+def _print_wording(ctx: Context, wording: Wording, lead: str = "  ") -> None:
+    ctx.say(f"{lead}{wording.question!r}")
+    ctx.say(
+        f"  turns: user {wording.user_label!r}, assistant {wording.assistant_label!r}, "
+        f"system {wording.system_label!r}"
+    )
 
 
 def _import(chosen: cli_settings.ImportSettings, ctx: Context) -> int:
     from labeling.ingest import import_files
 
-    report = import_files(ctx.store, list(chosen.files), fmt=chosen.format, dataset=chosen.dataset)
+    report = import_files(
+        ctx.store,
+        list(chosen.files),
+        fmt=chosen.format,
+        dataset=chosen.dataset,
+        wording=chosen.wording.change(),
+    )
     _print_import(ctx, report)
+    return 0
+
+
+def _dataset_list(chosen: cli_settings.DatasetListSettings, ctx: Context) -> int:
+    from labeling.wording import list_datasets
+
+    infos = list_datasets(ctx.store)
+    if not infos:
+        ctx.say("no datasets yet: `prefdesk import FILE --db ...` adds one")
+    for info in infos:
+        own = [name.replace("_", " ") for name, value in info.chosen.items() if value is not None]
+        ctx.say(f"{info.name}\t{info.items} item(s)\t{info.pairs} pair(s)")
+        _print_wording(ctx, info.wording, "  asks: ")
+        ctx.say(f"  wording: {'set: ' + ', '.join(own) if own else 'the neutral default'}")
+    return 0
+
+
+def _dataset_set(chosen: cli_settings.DatasetSetSettings, ctx: Context) -> int:
+    from labeling.ingest import utc_now
+    from labeling.wording import set_wording
+
+    wording = set_wording(
+        ctx.store, chosen.name, chosen.wording.change(), set_by="prefdesk datasets set", now=utc_now
+    )
+    _print_wording(ctx, wording, f"dataset {chosen.name!r} now asks: ")
     return 0
 
 
@@ -195,6 +237,8 @@ def _stats(chosen: cli_settings.StatsSettings, ctx: Context) -> int:
 Handler = Callable[[Any, Context], int]
 HANDLERS: dict[type, Handler] = {
     cli_settings.ImportSettings: _import,
+    cli_settings.DatasetListSettings: _dataset_list,
+    cli_settings.DatasetSetSettings: _dataset_set,
     cli_settings.UserAddSettings: _user_add,
     cli_settings.UserListSettings: _user_list,
     cli_settings.TokenCreateSettings: _token_create,
@@ -212,7 +256,12 @@ def run_with_store(chosen: cli_settings.Settings, ctx: Context) -> int:
 
 # Commands that only read: they open the store read-only, so they never wait for a writer's lock
 # (two can run at once) and can never change it.
-READ_ONLY = (cli_settings.StatsSettings, cli_settings.UserListSettings, cli_settings.TokenListSettings)
+READ_ONLY = (
+    cli_settings.StatsSettings,
+    cli_settings.UserListSettings,
+    cli_settings.TokenListSettings,
+    cli_settings.DatasetListSettings,
+)
 
 
 # Commands a person runs by hand and waits for: they should answer at once.
@@ -221,6 +270,7 @@ QUICK = (
     cli_settings.UserAddSettings,
     cli_settings.TokenCreateSettings,
     cli_settings.TokenRevokeSettings,
+    cli_settings.DatasetSetSettings,
 )
 
 

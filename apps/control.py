@@ -1,7 +1,7 @@
 """The desk's control socket: CLI commands run inside the desk that serves a store.
 
 DuckDB lets one process open a store for writing. While `prefdesk serve` holds it, the other
-commands (stats, export, import, users, tokens, backup) send their command line to that desk
+commands (stats, export, import, datasets, users, tokens, backup) send their command line to that desk
 over a Unix socket beside the store file (`desk.duckdb.sock`), and the desk runs the same
 handler on its own open store and sends back the words and the exit code.
 

@@ -192,7 +192,7 @@ def _announce(settings: ServeSettings | DemoSettings, login_required: bool) -> N
     lines = [
         f"prefdesk is serving {settings.db} (Ctrl+C stops it)",
         f"  REST API docs: {url}/api/docs",
-        "  other prefdesk commands on this store (stats, export, import, users, tokens) go through this desk",
+        "  prefdesk commands on this store (stats, export, import, users, ...) go through this desk",
     ]
     command_dir = Path(sys.executable).parent
     if shutil.which("prefdesk") is None and (command_dir / "prefdesk").exists():

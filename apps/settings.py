@@ -28,11 +28,38 @@ DEFAULT_PORT = 7860
 
 
 @dataclass(frozen=True)
+class WordingFlags:
+    """--question, --user-label, --assistant-label, --system-label: None when not given, ""
+    to put a field back to its neutral default."""
+
+    question: str | None = None
+    user_label: str | None = None
+    assistant_label: str | None = None
+    system_label: str | None = None
+
+    def change(self) -> dict[str, str | None]:
+        return {name: value for name, value in vars(self).items() if value is not None}
+
+
+@dataclass(frozen=True)
 class ImportSettings:
     db: Path
     files: tuple[Path, ...]
     format: str
     dataset: str | None
+    wording: WordingFlags = WordingFlags()
+
+
+@dataclass(frozen=True)
+class DatasetListSettings:
+    db: Path
+
+
+@dataclass(frozen=True)
+class DatasetSetSettings:
+    db: Path
+    name: str
+    wording: WordingFlags
 
 
 @dataclass(frozen=True)
@@ -116,6 +143,8 @@ class DemoSettings:
 
 Settings = (
     ImportSettings
+    | DatasetListSettings
+    | DatasetSetSettings
     | UserAddSettings
     | UserListSettings
     | TokenCreateSettings
@@ -160,6 +189,20 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _add_wording_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        'wording shown to annotators (one line each; "" puts a field back to its default)'
+    )
+    group.add_argument("--question", help='the question asked (default: "Which response is better?")')
+    group.add_argument("--user-label", help="the label of user turns (default: User)")
+    group.add_argument("--assistant-label", help="the label of earlier assistant turns (default: Assistant)")
+    group.add_argument("--system-label", help='the label of the system prompt (default: "System prompt")')
+
+
+def _wording_flags(args: argparse.Namespace) -> WordingFlags:
+    return WordingFlags(args.question, args.user_label, args.assistant_label, args.system_label)
+
+
 def build_parser() -> argparse.ArgumentParser:
     db_default = os.environ.get("PREFDESK_DB")
     db_help = "the store file (DuckDB); " + (
@@ -183,6 +226,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_db(imp)
     imp.add_argument("--format", default="auto", choices=("auto", *FORMATS))
     imp.add_argument("--dataset", help="dataset name (default: the first file's name)")
+    _add_wording_flags(imp)
+
+    datasets = commands.add_parser("datasets", help="list datasets, set the wording annotators see")
+    dataset_commands = datasets.add_subparsers(dest="datasets_command", required=True, metavar="ACTION")
+    add_db(dataset_commands.add_parser("list", help="each dataset's items, pairs and wording"))
+    set_wording = dataset_commands.add_parser("set", help="set a dataset's question and turn labels")
+    set_wording.add_argument("name", metavar="NAME")
+    add_db(set_wording)
+    _add_wording_flags(set_wording)
 
     users = commands.add_parser("users", help="manage accounts")
     user_commands = users.add_subparsers(dest="users_command", required=True, metavar="ACTION")
@@ -305,7 +357,17 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
     if getattr(args, "db", "") is None:
         parser.error(f"{args.command}: --db PATH is required (or set PREFDESK_DB)")
     if args.command == "import":
-        return ImportSettings(args.db, tuple(args.files), args.format, args.dataset)
+        return ImportSettings(args.db, tuple(args.files), args.format, args.dataset, _wording_flags(args))
+    if args.command == "datasets":
+        if args.datasets_command == "list":
+            return DatasetListSettings(args.db)
+        flags = _wording_flags(args)
+        if not flags.change():
+            parser.error(
+                "datasets set: give one or more of --question, --user-label, "
+                "--assistant-label, --system-label"
+            )
+        return DatasetSetSettings(args.db, args.name, flags)
     if args.command == "users":
         if args.users_command == "add":
             return UserAddSettings(args.db, args.name, args.role, args.password_stdin)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -20,23 +20,36 @@ from labeling.ingest import utc_now
 from labeling.judgments import Recorded
 from labeling.models import PairJudgment, Progress, Showing
 from labeling.queue import PairIndex, QueuePolicy
+from labeling.wording import WordingBook
 from store import events
 from store.db import Store
 
 
 @dataclass(frozen=True)
 class ShownPair:
-    """The ids of a showing: all an edge has to keep (e.g. in gr.State) to submit or re-show it."""
+    """The ids of a showing: all an edge has to keep (e.g. in gr.State) to submit or re-show it,
+    and the item's caption, so that a message about the pair can say which one it was once the
+    screen has moved on (without reading the item again)."""
 
     showing_id: str
     pair_id: str
     left_id: str
     right_id: str
     shown_at: datetime
+    item_id: str = ""
+    caption: str = ""
 
     @classmethod
     def of(cls, showing: Showing) -> ShownPair:
-        return cls(showing.showing_id, showing.pair.id, showing.left.id, showing.right.id, showing.shown_at)
+        return cls(
+            showing.showing_id,
+            showing.pair.id,
+            showing.left.id,
+            showing.right.id,
+            showing.shown_at,
+            showing.item.id,
+            showing.item.caption,
+        )
 
 
 @dataclass
@@ -46,18 +59,26 @@ class Desk:
     rng: random.Random = field(default_factory=random.Random)
     policy: QueuePolicy = field(default_factory=QueuePolicy)
     index: PairIndex = field(init=False)
+    wordings: WordingBook = field(init=False)
 
     def __post_init__(self) -> None:
         self.index = PairIndex(self.store, self.policy)
+        self.wordings = WordingBook(self.store)
 
     def next_showing(self, annotator: str) -> Showing | None:
-        return queue.next_showing(self.store, self.index, annotator, rng=self.rng, now=self.now)
+        """The next pair for `annotator`, sides shuffled, with its dataset's wording; None when done."""
+        showing = queue.next_showing(self.store, self.index, annotator, rng=self.rng, now=self.now)
+        return None if showing is None else self._worded(showing)
 
     def show_again(self, judgment: PairJudgment) -> Showing:
         self.index.hold(judgment.annotator, judgment.pair_id)
-        return queue.show_again(
+        showing = queue.show_again(
             self.store, judgment.pair_id, judgment.left_id, judgment.right_id, now=self.now
         )
+        return self._worded(showing)
+
+    def _worded(self, showing: Showing) -> Showing:
+        return replace(showing, wording=self.wordings.of(showing.item.dataset))
 
     def progress(self, annotator: str) -> Progress:
         return self.index.progress(annotator)

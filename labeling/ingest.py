@@ -10,6 +10,10 @@ is already stored with the same prompt adds only the responses and pairs that ar
 
 Well-formed files of the common shapes take a fast path (labeling/ingest_fast.py) that stores
 the same rows; anything else, and every problem to report, goes through the general path here.
+
+An import may also set the dataset's wording (labeling/wording.py): `wording={"question": ...}`,
+given as flags, and a file's dataset header (labeling/ingest_readers.py); flags win over the
+header. It is written in the import's transaction: with the rows, or not at all.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from labeling import wording as dataset_wording
 from labeling.clock import utc_now
 from labeling.errors import ImportRejected, Problem
 from labeling.ingest_fast import FastChunk, FastPlanner, NotFast
@@ -44,14 +49,16 @@ from labeling.ingest_formats import (
 )
 from labeling.ingest_ids import pair_id_for, pair_metadata, short_hash
 from labeling.ingest_readers import (
+    HEADER_KEY,
     SUPPORTED_SUFFIXES,
+    DatasetHeader,
     Located,
     csv_columns,
     jsonl_objects,
     location_unit,
     read_records,
 )
-from labeling.models import json_text, messages_to_json
+from labeling.models import Wording, json_text, messages_to_json
 from labeling.perf import gc_paused
 from store import catalog
 from store.db import Store
@@ -75,6 +82,7 @@ class ImportReport:
     items_already_stored: int = 0
     duplicate_records: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    wording: Wording | None = None  # the dataset's wording, when this import changed it
 
     @property
     def added_anything(self) -> bool:
@@ -196,22 +204,68 @@ class _Source:
         hexdigest = digest.hexdigest()
         return cls(name, "record", lambda: located, lambda: hexdigest)
 
-    def fast_records(self) -> Iterator[dict[str, Any]]:
-        """The records for the fast path; NotFast at the first one that cannot be read."""
+    def fast_records(self, headers: _Headers) -> Iterator[dict[str, Any]]:
+        """The records for the fast path; NotFast at the first one that cannot be read. A dataset
+        header goes to `headers` (NotFast if it has a problem)."""
         if self.path is not None and self.path.suffix.lower() in (".jsonl", ".ndjson"):
             for value in jsonl_objects(self.path):
                 if value is None:
                     raise NotFast
+                if isinstance(value, DatasetHeader):
+                    if not headers.add(value):
+                        raise NotFast
+                    continue
                 yield value
             return
         for _, record in self.records():
             if isinstance(record, Problem):
                 raise NotFast
+            if isinstance(record, DatasetHeader):
+                if not headers.add(record):
+                    raise NotFast
+                continue
             yield record
 
 
+class _Headers:
+    """The dataset headers of an import's files, checked; they must agree with each other."""
+
+    def __init__(self) -> None:
+        self.change: dict[str, str | None] | None = None
+        self.first_source = ""
+
+    def add(self, header: DatasetHeader, problems: _Problems | None = None) -> bool:
+        """Take a header; False (and the problem in `problems`, if given) when it cannot be used."""
+        where = (header.source, header.line)
+        if not isinstance(header.fields, dict):
+            type_name = "a list" if isinstance(header.fields, list) else type(header.fields).__name__
+            return _refuse(problems, Problem(*where, HEADER_KEY, f"must be an object, got {type_name}"))
+        change: dict[str, str | None] = {}
+        usable = True
+        for name, value in header.fields.items():  # field by field: every problem is listed
+            try:
+                change |= dataset_wording.checked({name: value})
+            except dataset_wording.WordingProblem as exc:
+                usable = _refuse(problems, Problem(*where, f"{HEADER_KEY}.{exc.field}", exc.message))
+        if not usable:
+            return False
+        if self.change is not None and change != self.change:
+            return _refuse(
+                problems,
+                Problem(*where, HEADER_KEY, f"differs from the dataset header of {self.first_source}"),
+            )
+        self.change, self.first_source = change, header.source
+        return True
+
+
+def _refuse(problems: _Problems | None, problem: Problem) -> bool:
+    if problems is not None:
+        problems.add(problem)
+    return False
+
+
 def _read_candidates(
-    src: _Source, requested: str, problems: _Problems, report: ImportReport
+    src: _Source, requested: str, problems: _Problems, report: ImportReport, headers: _Headers
 ) -> Iterable[tuple[Candidate, Problem]]:
     """Valid candidates of one source with their location (a Problem without a message); every
     invalid record goes to `problems`."""
@@ -225,6 +279,9 @@ def _read_candidates(
     for number, record in src.records():
         if isinstance(record, Problem):
             problems.add(record)
+            continue
+        if isinstance(record, DatasetHeader):
+            headers.add(record, problems)
             continue
         records += 1
         if fmt == "auto":
@@ -256,12 +313,17 @@ def _read_candidates(
 
 
 def _plan(
-    sources: Sequence[_Source], fmt: str, dataset: str, problems: _Problems, report: ImportReport
+    sources: Sequence[_Source],
+    fmt: str,
+    dataset: str,
+    problems: _Problems,
+    report: ImportReport,
+    headers: _Headers,
 ) -> dict[str, _PlannedItem]:
     planned: dict[str, _PlannedItem] = {}
     first_seen: dict[str, tuple[Candidate, Problem]] = {}
     for src in sources:
-        for candidate, where in _read_candidates(src, fmt, problems, report):
+        for candidate, where in _read_candidates(src, fmt, problems, report, headers):
             prompt_json = messages_to_json(candidate.prompt)
             prompt_hash = short_hash(prompt_json)
             item_id = f"{dataset}/{candidate.source_id or prompt_hash}"
@@ -333,12 +395,14 @@ def import_files(
     fmt: str = "auto",
     dataset: str | None = None,
     now: Callable[[], datetime] = utc_now,
+    wording: dataset_wording.WordingChange | None = None,
 ) -> ImportReport:
-    """Validate every record of every file, then store the new ones in one transaction."""
+    """Validate every record of every file, then store the new ones in one transaction.
+    `wording` (e.g. {"question": ...}) sets the dataset's wording, over any file's header."""
     problems = _Problems()
     _check_paths(paths, problems)
     sources = [_Source.of_file(path) for path in paths]
-    return _import(store, sources, fmt=fmt, dataset=dataset or paths[0].stem, now=now)
+    return _import(store, sources, fmt=fmt, dataset=dataset or paths[0].stem, now=now, wording=wording)
 
 
 def import_records(
@@ -349,14 +413,48 @@ def import_records(
     fmt: str = "auto",
     source: str = "request",
     now: Callable[[], datetime] = utc_now,
+    wording: dataset_wording.WordingChange | None = None,
 ) -> ImportReport:
     """The same as import_files for records already parsed (a REST request, a script): the same
     checks and messages, locations given as `source (record N)`."""
-    return _import(store, [_Source.of_records(source, records)], fmt=fmt, dataset=dataset, now=now)
+    return _import(
+        store, [_Source.of_records(source, records)], fmt=fmt, dataset=dataset, now=now, wording=wording
+    )
+
+
+def _checked_flags(wording: dataset_wording.WordingChange | None) -> dict[str, str | None]:
+    try:
+        return dataset_wording.checked(wording or {})
+    except dataset_wording.WordingProblem as exc:
+        raise ImportRejected([Problem(f"--{exc.field.replace('_', '-')}", None, None, exc.message)]) from None
+
+
+@dataclass(frozen=True)
+class _WordingPlan:
+    """The wording an import sets: its files' headers, then its flags over them."""
+
+    flags: dict[str, str | None]
+    headers: _Headers
+    set_by: str
+
+    def apply(
+        self, cur: duckdb.DuckDBPyConnection, report: ImportReport, now: Callable[[], datetime]
+    ) -> None:
+        change = {**(self.headers.change or {}), **self.flags}
+        if change:
+            report.wording = dataset_wording.apply_change(
+                cur, report.dataset, change, set_by=self.set_by, now=now
+            )
 
 
 def _import(
-    store: Store, sources: Sequence[_Source], *, fmt: str, dataset: str, now: Callable[[], datetime]
+    store: Store,
+    sources: Sequence[_Source],
+    *,
+    fmt: str,
+    dataset: str,
+    now: Callable[[], datetime],
+    wording: dataset_wording.WordingChange | None = None,
 ) -> ImportReport:
     if fmt != "auto" and fmt not in FORMATS:
         raise ImportRejected(
@@ -373,23 +471,39 @@ def _import(
                 )
             ]
         )
+    flags = _checked_flags(wording)
+    set_by = f"import {', '.join(src.name for src in sources)}"[:200]
     with gc_paused():
         try:
-            return _import_fast(store, sources, fmt=fmt, dataset=dataset, now=now)
+            return _import_fast(
+                store,
+                sources,
+                fmt=fmt,
+                dataset=dataset,
+                now=now,
+                wording=_WordingPlan(flags, _Headers(), set_by),
+            )
         except NotFast:
             pass  # the general path below finds and words what the fast path would not decide
         problems = _Problems()
         report = ImportReport(dataset=dataset, sources=[])
-        planned = _plan(sources, fmt, dataset, problems, report)
+        plan = _WordingPlan(flags, _Headers(), set_by)
+        planned = _plan(sources, fmt, dataset, problems, report, plan.headers)
         problems.raise_if_any()
         if not planned:
             raise ImportRejected([Problem(sources[0].name, None, None, "no records found")])
-        _store_new(store, planned, problems, report, fmt, now)
+        _store_new(store, planned, problems, report, fmt, now, plan)
     return report
 
 
 def _import_fast(
-    store: Store, sources: Sequence[_Source], *, fmt: str, dataset: str, now: Callable[[], datetime]
+    store: Store,
+    sources: Sequence[_Source],
+    *,
+    fmt: str,
+    dataset: str,
+    now: Callable[[], datetime],
+    wording: _WordingPlan,
 ) -> ImportReport:
     """Well-formed records of the common shapes (labeling/ingest_fast.py). The responses (most
     of the bytes) are stored chunk by chunk: DuckDB inserts one chunk, without the GIL, on the
@@ -419,7 +533,7 @@ def _import_fast(
 
     with ThreadPoolExecutor(max_workers=1) as hashing, store.transaction() as cur:
         digests = [hashing.submit(src.sha256) for src in sources]  # overlaps reading the files
-        reads = [(_fast_format(src, fmt), src.fast_records()) for src in sources]
+        reads = [(_fast_format(src, fmt), src.fast_records(wording.headers)) for src in sources]
         with ThreadPoolExecutor(max_workers=1) as writer:  # leaving it waits for the chunk in hand
             stored: Future[None] | None = None
             for chunk in planner.chunks(reads):
@@ -440,6 +554,7 @@ def _import_fast(
             for src, digest, read in zip(sources, digests, planner.sources, strict=True)
         ]
         report.records = sum(read.records for read in planner.sources)
+        wording.apply(cur, report, when)
         if report.added_anything:
             catalog.insert_import_record(
                 cur,
@@ -496,6 +611,7 @@ def _store_new(
     report: ImportReport,
     fmt: str,
     now: Callable[[], datetime],
+    wording: _WordingPlan,
 ) -> None:
     with store.transaction() as cur:
         stored_hashes = catalog.prompt_hashes(cur, list(planned))
@@ -523,6 +639,7 @@ def _store_new(
         report.items_added = len(item_rows)
         report.responses_added = len(response_rows)
         report.pairs_added = len(pair_rows)
+        wording.apply(cur, report, now)
         if report.added_anything:
             catalog.insert_import(
                 cur,

@@ -1,7 +1,16 @@
 """Reading raw records out of JSONL, JSON, CSV and Parquet files, each with its location.
 
 for location, record in read_records(Path("pairs.csv")):
-    ...  # record is a dict, or a Problem saying why that line could not be read
+    ...  # record is a dict, a Problem saying why that line could not be read, or a DatasetHeader
+
+A JSONL or JSON file may open with a dataset header that sets the dataset's wording
+(labeling/wording.py). It is never read as a record:
+
+    {"prefdesk_dataset": {"question": "Which reply is kinder?", "user_label": "Customer"}}
+    {"id": "t-1", "prompt": "...", "responses": [...]}
+
+as the first line of a JSONL file, or in a .json file, an object instead of the array:
+`{"prefdesk_dataset": {...}, "records": [...]}`. CSV and Parquet files set it with flags.
 """
 
 from __future__ import annotations
@@ -10,6 +19,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +32,32 @@ SUPPORTED_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet")
 _PROGRESS_FROM_BYTES = 4 * 1024 * 1024  # smaller files read too fast for a bar to help
 _PROGRESS_STEP = 1 << 20
 
+HEADER_KEY = "prefdesk_dataset"
+JSON_OBJECT_FORM = '{"prefdesk_dataset": {...}, "records": [...]}'
 Record = dict[str, Any]
-Located = tuple[int, Record | Problem]  # (line or row number, record or problem)
+
+
+@dataclass(frozen=True)
+class DatasetHeader:
+    """A file's dataset header: the value under "prefdesk_dataset", unchecked, and its place."""
+
+    fields: Any
+    source: str
+    line: int | None  # None in a .json file (the header is not a record)
+
+
+Located = tuple[int, Record | Problem | DatasetHeader]  # (line or row number, what is there)
+
+
+def _misplaced_header(source: str, number: int, unit: str, first: bool, record: Record) -> Problem:
+    if first:
+        others = ", ".join(sorted(key for key in record if key != HEADER_KEY))
+        message = f'the dataset header holds only "{HEADER_KEY}" (also found: {others})'
+    elif unit == "record":
+        message = f"a dataset header is not a record: write the file as {JSON_OBJECT_FORM}"
+    else:
+        message = "a dataset header must be the first line of the file"
+    return Problem(source, number, HEADER_KEY, message, unit)
 
 
 def _progress(path: Path, total: int, unit: str) -> tqdm:
@@ -46,11 +80,13 @@ def _decode_error_line(data: bytes, exc: UnicodeDecodeError) -> tuple[int, str]:
 
 def read_jsonl(path: Path) -> Iterator[Located]:
     source = str(path)
+    first = True
     with path.open("rb") as handle, _progress(path, path.stat().st_size, "B") as bar:
         for number, raw in enumerate(handle, start=1):
             bar.update(len(raw))
             if not raw.strip():
                 continue
+            was_first, first = first, False
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -68,18 +104,28 @@ def read_jsonl(path: Path) -> Iterator[Located]:
                     Problem(source, number, None, f"expected a JSON object, got {type(value).__name__}"),
                 )
                 continue
+            if HEADER_KEY in value:
+                if was_first and len(value) == 1:
+                    yield number, DatasetHeader(value[HEADER_KEY], source, number)
+                else:
+                    yield number, _misplaced_header(source, number, "line", was_first, value)
+                continue
             yield number, value
 
 
-def jsonl_objects(path: Path) -> Iterator[Record | None]:
-    """The JSON object of each non-blank line, or None for a line `read_jsonl` would report.
+def jsonl_objects(path: Path) -> Iterator[Record | DatasetHeader | None]:
+    """The JSON object of each non-blank line (the header as a DatasetHeader), or None for a line
+    `read_jsonl` would report.
 
     The import's fast path reads with this: no per-line decode or location, so a clean file is
     read about twice as fast; at the first None the caller reads again with `read_jsonl`."""
     loads = orjson.loads  # orjson checks UTF-8 itself, with the same verdicts as decode-then-load
     with path.open("rb") as handle, _progress(path, path.stat().st_size, "B") as bar:
         done = 0
+        number = 0
+        first = True
         for raw in handle:
+            number += 1
             done += len(raw)
             if done >= _PROGRESS_STEP:  # tqdm per line would cost more than reading it
                 bar.update(done)
@@ -94,12 +140,21 @@ def jsonl_objects(path: Path) -> Iterator[Record | None]:
             if type(value) is not dict:
                 yield None
                 return
-            yield value
+            if HEADER_KEY in value:
+                if not first or len(value) != 1:
+                    yield None
+                    return
+                yield DatasetHeader(value[HEADER_KEY], str(path), number)
+            else:
+                yield value
+            first = False
         bar.update(done)
 
 
 def read_json_array(path: Path) -> Iterator[Located]:
-    """A .json file holding one array of records; locations are 1-based record numbers."""
+    """A .json file holding one array of records, or an object with a dataset header and the
+    records (`{"prefdesk_dataset": {...}, "records": [...]}`); locations are 1-based record
+    numbers."""
     source = str(path)
     data = path.read_bytes()
     try:
@@ -111,11 +166,28 @@ def read_json_array(path: Path) -> Iterator[Located]:
     except json.JSONDecodeError as exc:
         yield exc.lineno, Problem(source, exc.lineno, None, f"not valid JSON: {exc.msg}")
         return
+    if isinstance(value, dict) and HEADER_KEY in value and isinstance(value.get("records"), list):
+        extra = sorted(key for key in value if key not in (HEADER_KEY, "records"))
+        if extra:
+            yield 1, Problem(source, None, None, f"unknown field(s) beside the header and records: {extra}")
+            return
+        yield 0, DatasetHeader(value[HEADER_KEY], source, None)
+        value = value["records"]
     if not isinstance(value, list):
-        yield 1, Problem(source, 1, None, "a .json file must hold an array of records")
+        yield (
+            1,
+            Problem(
+                source,
+                1,
+                None,
+                f"a .json file must hold an array of records, or {JSON_OBJECT_FORM}",
+            ),
+        )
         return
     for number, record in enumerate(value, start=1):
-        if isinstance(record, dict):
+        if isinstance(record, dict) and HEADER_KEY in record:
+            yield number, _misplaced_header(source, number, "record", False, record)
+        elif isinstance(record, dict):
             yield number, record
         else:
             yield number, Problem(source, number, None, "not a JSON object", "record")

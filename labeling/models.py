@@ -117,6 +117,60 @@ class Item:
     group_key: str
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def caption(self) -> str:
+        """What the item is about, for messages: the first line of the turn being answered,
+        cut to 60 characters.
+
+        >>> Item("d/1", "d", (Message(Role.USER, "Subject: refund\\n\\nI was charged twice."),), "g").caption
+        'Subject: refund'
+        """
+        text = self.prompt[-1].content if self.prompt else ""
+        line = next((line for line in text.splitlines() if line.strip()), "")
+        line = " ".join(line.split())
+        return line if len(line) <= CAPTION_LENGTH else line[: CAPTION_LENGTH - 1].rstrip() + "…"
+
+
+CAPTION_LENGTH = 60
+WORDING_FIELDS = ("question", "user_label", "assistant_label", "system_label")
+
+
+@dataclass(frozen=True, slots=True)
+class Wording:
+    """How a dataset's pairs are put to annotators: the question the Compare screen asks and the
+    names of the turns of a prompt. Neutral unless the dataset sets its own."""
+
+    question: str = "Which response is better?"
+    user_label: str = "User"
+    assistant_label: str = "Assistant"
+    system_label: str = "System prompt"
+
+    @classmethod
+    def of(cls, chosen: dict[str, str | None]) -> Wording:
+        """The wording with the fields a dataset chose (None or absent: the neutral default).
+
+        >>> Wording.of({"question": "Which reply is kinder?", "user_label": None}).user_label
+        'User'
+        """
+        return cls(**{name: value for name, value in chosen.items() if value is not None})
+
+
+NEUTRAL_WORDING = Wording()
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetInfo:
+    """A dataset as `prefdesk datasets list` shows it: its size and the wording it chose."""
+
+    name: str
+    items: int
+    pairs: int
+    chosen: dict[str, str | None]  # the wording fields set for it (None: the neutral default)
+
+    @property
+    def wording(self) -> Wording:
+        return Wording.of(self.chosen)
+
 
 @dataclass(frozen=True, slots=True)
 class Response:
@@ -147,6 +201,7 @@ class Showing:
     left: Response
     right: Response
     shown_at: datetime
+    wording: Wording = NEUTRAL_WORDING  # its dataset's question and turn labels
 
 
 @dataclass(frozen=True, slots=True)

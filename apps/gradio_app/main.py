@@ -20,11 +20,8 @@ def _asset(name: str) -> str:
 
 def build_app(desk: Desk) -> gr.Blocks:
     with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
-        gr.Markdown(
-            "## prefdesk · Compare\n"
-            "Which reply answers the customer better? Press **1** (left), **2** (right), **3** (tie), "
-            "**4** (both bad), **u** to undo. The models are hidden and the sides are shuffled."
-        )
+        # The question is the dataset's own (see CompareScreen): the title only names the screen.
+        gr.HTML('<div class="pd-title">prefdesk · Compare</div>')
         CompareScreen(desk).build(app)
     app.queue(default_concurrency_limit=16)
     return app

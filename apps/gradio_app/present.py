@@ -4,7 +4,8 @@ Model output and prompts are untrusted. They are rendered server-side with markd
 HTML turned off (so `<script>` shows as text), unsafe link schemes refused by markdown-it's link
 validation (javascript:, vbscript:, file:, data:), and images not rendered (no request leaves the
 page because of a response). Bidirectional controls (e.g. U+202E, which makes "fdp.exe" read as
-"exe.pdf") are shown as visible markers, so text reads in the order it was written.
+"exe.pdf") are shown as visible markers, so text reads in the order it was written. A dataset's
+wording (its question, its turn labels) and item ids come from the data too: always escaped.
 """
 
 from __future__ import annotations
@@ -13,7 +14,16 @@ from html import escape
 
 from markdown_it import MarkdownIt
 
-from labeling.models import Message, Progress, Role, Showing
+from labeling.models import (
+    NEUTRAL_WORDING,
+    Message,
+    PairJudgment,
+    PairVerdict,
+    Progress,
+    Role,
+    Showing,
+    Wording,
+)
 
 _markdown = (
     MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
@@ -46,14 +56,6 @@ def markdown_html(text: str) -> str:
     return _markdown.render(text.translate(_BIDI_CONTROLS))
 
 
-_ROLE_LABEL = {
-    Role.SYSTEM: "System prompt",
-    Role.USER: "Customer",
-    Role.ASSISTANT: "Earlier reply",
-    Role.TOOL: "Tool",
-}
-
-
 def _tool_calls_html(message: Message) -> str:
     return "".join(
         f'<div class="pd-toolcall">calls <code>{escape(call.name)}</code>'
@@ -62,11 +64,19 @@ def _tool_calls_html(message: Message) -> str:
     )
 
 
-def _turn(message: Message, is_last: bool) -> str:
-    label = "Message to answer" if is_last else _ROLE_LABEL[message.role]
+def _role_label(message: Message, is_last: bool, wording: Wording) -> str:
     if message.role is Role.TOOL:
-        label = f"{'Tool result to answer' if is_last else 'Tool result'} ({message.name or 'tool'})"
-    label = escape(label)  # a tool's name comes from the data
+        return f"{'Tool result to answer' if is_last else 'Tool result'} ({message.name or 'tool'})"
+    label = {
+        Role.SYSTEM: wording.system_label,
+        Role.USER: wording.user_label,
+        Role.ASSISTANT: wording.assistant_label,
+    }[message.role]
+    return f"{label} · message to answer" if is_last else label
+
+
+def _turn(message: Message, is_last: bool, wording: Wording) -> str:
+    label = escape(_role_label(message, is_last, wording))  # labels and tool names come from the data
     body = markdown_html(message.content) + _tool_calls_html(message)
     if message.role is Role.SYSTEM:
         return (
@@ -79,18 +89,42 @@ def _turn(message: Message, is_last: bool) -> str:
     )
 
 
-def prompt_html(prompt: tuple[Message, ...]) -> str:
-    turns = [_turn(m, n == len(prompt) - 1) for n, m in enumerate(prompt)]
+def prompt_html(prompt: tuple[Message, ...], wording: Wording = NEUTRAL_WORDING) -> str:
+    """The prompt as a chat, each turn labelled in the dataset's words.
+
+    >>> html = prompt_html((Message(Role.USER, "Hi"),), Wording(user_label="Customer"))
+    >>> "Customer · message to answer" in html
+    True
+    """
+    turns = [_turn(m, n == len(prompt) - 1, wording) for n, m in enumerate(prompt)]
     return f'<div class="pd-chat">{"".join(turns)}</div>'
 
 
+def question_html(wording: Wording | None, showing_id: str = "") -> str:
+    """The question the annotator answers (None: nothing is shown). `data-showing` changes with
+    every pair shown: the page scrolls back to the top when it does (keyboard.js)."""
+    if wording is None:
+        return (
+            '<div class="pd-question pd-question-done" data-showing=""><h2>Nothing left to judge</h2></div>'
+        )
+    return (
+        f'<div class="pd-question" data-showing="{escape(showing_id)}"><h2>{escape(wording.question)}</h2>'
+        '<div class="pd-keys">Press <b>1</b> left, <b>2</b> right, <b>3</b> tie, <b>4</b> both bad, '
+        "<b>u</b> undo. The models are hidden and the sides are shuffled.</div></div>"
+    )
+
+
 def response_html(content: str, side: str, key: str) -> str:
-    """One candidate answer; `side` is what the annotator calls it ("Left"/"Right")."""
+    """One candidate answer, whole (the page scrolls, nothing is cut), ending with a marker so
+    that the annotator knows they have read it to its end. `side` is what the annotator calls it
+    ("Left"/"Right"); on a narrow screen, where the two are stacked, it also says where it is."""
+    place = "top" if side == "Left" else "bottom"
     return (
         f'<div class="pd-response" data-side="{escape(side.lower())}">'
         f'<div class="pd-response-head"><span class="pd-key">{escape(key)}</span> '
-        f"{escape(side)} response</div>"
-        f'<div class="pd-md">{markdown_html(content)}</div></div>'
+        f'{escape(side)} response<span class="pd-stacked-hint"> ({place})</span></div>'
+        f'<div class="pd-md">{markdown_html(content)}</div>'
+        f'<div class="pd-end">End of the {escape(side.lower())} response</div></div>'
     )
 
 
@@ -112,15 +146,56 @@ def progress_html(progress: Progress, annotator: str, *, signed_in: bool = True)
 def done_html() -> str:
     return (
         '<div class="pd-done"><h2>All pairs judged. Thank you!</h2>'
-        "<p>New pairs appear here when they are imported. "
-        "Press <b>u</b> to undo your last judgment.</p></div>"
+        "<p>There is no pair on screen, so the verdict keys and buttons are off. "
+        "New pairs appear here when they are imported (reload the page).</p>"
+        "<p>Press <b>u</b> to take back your last verdict and judge that pair again.</p></div>"
     )
 
 
 def showing_view(showing: Showing) -> tuple[str, str, str]:
     """(prompt, left, right) HTML for one showing."""
     return (
-        prompt_html(showing.item.prompt),
+        prompt_html(showing.item.prompt, showing.wording),
         response_html(showing.left.content, "Left", "1"),
         response_html(showing.right.content, "Right", "2"),
+    )
+
+
+# --- messages: what happened, to which pair ---------------------------------------------------
+
+VERDICT_WORDS = {
+    PairVerdict.LEFT: "left better",
+    PairVerdict.RIGHT: "right better",
+    PairVerdict.TIE: "tie",
+    PairVerdict.BOTH_BAD: "both bad",
+}
+
+
+def _pair_named(caption: str, item_id: str) -> str:
+    about = f"the pair about “{caption}”" if caption else "the pair"
+    return f"{about} (item {item_id})" if item_id else about
+
+
+def saved_message(verdict: str, caption: str, item_id: str) -> str:
+    """
+    >>> saved_message("left", "Where is my order?", "support/t-003")
+    'Saved: left better on the pair about “Where is my order?” (item support/t-003).'
+    """
+    return f"Saved: {VERDICT_WORDS[PairVerdict(verdict)]} on {_pair_named(caption, item_id)}."
+
+
+def undone_message(judgment: PairJudgment, caption: str) -> str:
+    """The pair is back on screen, with the same sides as when it was judged."""
+    return (
+        f"Undone: your “{VERDICT_WORDS[judgment.verdict]}” on {_pair_named(caption, judgment.item_id)} "
+        "is withdrawn. It is on screen again, same sides: judge it again."
+    )
+
+
+def status_html(message: str, tone: str = "") -> str:
+    """A message about the last action, shown beside the progress (`tone`: saved, undone, warn)."""
+    if not message:
+        return '<div class="pd-status-empty"></div>'
+    return (
+        f'<div class="pd-status-msg pd-status-{escape(tone or "info")}" role="status">{escape(message)}</div>'
     )

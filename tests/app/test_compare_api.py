@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 import threading
 from pathlib import Path
 
@@ -16,6 +18,17 @@ from tests.conftest import PASSWORD
 pytestmark = pytest.mark.app
 
 PROMPT, LEFT, RIGHT, PROGRESS, SHOWING_ID, STATUS, RATIONALE, CURRENT = range(8)
+
+
+def text_of(fragment: str) -> str:
+    """What a person reads in an HTML fragment."""
+    return html.unescape(re.sub(r"<[^>]+>", "", fragment))
+
+
+def caption_of(item_id: str) -> str:
+    """The first line of the message each item of tests.conftest.support_records answers."""
+    n = int(item_id.rsplit("-", 1)[1])
+    return "A Kobo Clara." if n == 0 else f"Subject: order {n}"
 
 
 def client(url: str, name: str) -> Client:
@@ -57,6 +70,8 @@ def test_judging_through_the_api_records_sides_as_shown_and_never_repeats_a_pair
         "showing_id": "",
         "item_id": None,
         "pair_id": None,
+        "dataset": None,
+        "question": None,
         "judged": 6,
         "total": 6,
         "done": True,
@@ -169,3 +184,35 @@ def test_a_showing_from_another_session_stores_nothing(desk_server: tuple[str, S
     view = ana.predict(shown_to_bob[SHOWING_ID], "left", "", api_name="/submit_pair")
     assert "nothing was saved" in view[STATUS]
     assert judgment_rows(store) == []
+
+
+def test_messages_say_which_verdict_was_saved_or_withdrawn_on_which_pair(
+    desk_server: tuple[str, Store],
+) -> None:
+    url, _ = desk_server
+    ana = client(url, "ana")
+    first = ana.predict(api_name="/next_pair")
+    assert (first[CURRENT]["dataset"], first[CURRENT]["question"]) == ("support", "Which response is better?")
+    item = first[CURRENT]["item_id"]
+    second = ana.predict(first[SHOWING_ID], "both_bad", "", api_name="/submit_pair")
+    assert text_of(second[STATUS]) == f"Saved: both bad on the pair about “{caption_of(item)}” (item {item})."
+    undone = ana.predict(api_name="/undo")
+    assert undone[CURRENT]["item_id"] == item
+    assert text_of(undone[STATUS]).startswith(
+        f"Undone: your “both bad” on the pair about “{caption_of(item)}” (item {item}) is withdrawn."
+    )
+
+
+def test_a_verdict_when_nothing_is_shown_stores_nothing_and_says_so(desk_server: tuple[str, Store]) -> None:
+    url, store = desk_server
+    ana = client(url, "ana")
+    view = ana.predict(api_name="/next_pair")
+    while not view[CURRENT]["done"]:
+        last = view[SHOWING_ID]
+        view = ana.predict(last, "tie", "", api_name="/submit_pair")
+    again = ana.predict("f" * 32, "left", "", api_name="/submit_pair")  # a key on the end screen
+    assert text_of(again[STATUS]) == "That pair was no longer on screen: nothing was saved."
+    assert again[CURRENT]["done"] is True
+    repeated = ana.predict(last, "tie", "", api_name="/submit_pair")
+    assert text_of(repeated[STATUS]) == "That pair was already saved: nothing changed."
+    assert len(judgment_rows(store)) == 6

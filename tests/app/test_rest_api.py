@@ -146,3 +146,26 @@ def test_openapi_schema_and_docs_are_served(rest_desk: RestDesk) -> None:
     } <= set(schema["paths"])
     assert httpx.get(rest_desk.url + "api/docs").status_code == 200
     assert httpx.get(rest_desk.url).status_code == 200  # the Gradio desk is still at /
+
+
+def test_each_pair_carries_its_datasets_wording(rest_desk: RestDesk) -> None:
+    from labeling.ingest import utc_now
+    from labeling.wording import set_wording
+
+    neutral = {
+        "question": "Which response is better?",
+        "user_label": "User",
+        "assistant_label": "Assistant",
+        "system_label": "System prompt",
+    }
+    with rest_desk.client("ana") as ana:
+        assert judge(ana)["shown"]["wording"] == neutral
+        set_wording(
+            rest_desk.store,
+            "support",
+            {"question": "Which reply helps the customer?"},
+            set_by="test",
+            now=utc_now,
+        )
+        shown = ana.get("/pairs/next").json()["pair"]
+    assert shown["wording"] == {**neutral, "question": "Which reply helps the customer?"}

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Page, expect
 
 from labeling.ingest import import_files
 from store.db import open_store
@@ -114,4 +115,20 @@ def running_desk(tmp_path: Path) -> Iterator[RunningDesk]:
         desk.stop()
 
 
-__all__ = ["PASSWORD", "RunningDesk", "XSS_PAYLOADS"]
+def log_in(page: Page, desk: RunningDesk, name: str = "ana", password: str = PASSWORD) -> None:
+    page.goto(desk.url)
+    page.get_by_label("username").fill(name)
+    page.get_by_label("password").fill(password)
+    page.get_by_role("button", name="Login").click()
+
+
+def judged(page: Page) -> int:
+    return int(page.locator(".pd-progress").get_attribute("data-judged") or -1)
+
+
+def press_and_wait(page: Page, key: str, expected_judged: int) -> None:
+    page.keyboard.press(key)
+    expect(page.locator(f'.pd-progress[data-judged="{expected_judged}"]')).to_be_visible(timeout=10_000)
+
+
+__all__ = ["PASSWORD", "RunningDesk", "XSS_PAYLOADS", "judged", "log_in", "press_and_wait"]

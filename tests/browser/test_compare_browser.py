@@ -6,26 +6,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from store.db import open_store
-from tests.browser.conftest import XSS_PAYLOADS, RunningDesk
-from tests.conftest import PASSWORD
+from tests.browser.conftest import XSS_PAYLOADS, RunningDesk, judged, log_in, press_and_wait
 
 pytestmark = pytest.mark.browser
-
-
-def log_in(page: Page, desk: RunningDesk, name: str = "ana", password: str = PASSWORD) -> None:
-    page.goto(desk.url)
-    page.get_by_label("username").fill(name)
-    page.get_by_label("password").fill(password)
-    page.get_by_role("button", name="Login").click()
-
-
-def judged(page: Page) -> int:
-    return int(page.locator(".pd-progress").get_attribute("data-judged") or -1)
-
-
-def press_and_wait(page: Page, key: str, expected_judged: int) -> None:
-    page.keyboard.press(key)
-    expect(page.locator(f'.pd-progress[data-judged="{expected_judged}"]')).to_be_visible(timeout=10_000)
 
 
 def test_a_wrong_password_does_not_get_in(page: Page, running_desk: RunningDesk) -> None:

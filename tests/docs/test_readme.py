@@ -111,6 +111,7 @@ def judge_everything(port: int, token: str) -> int:
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1", headers=headers, timeout=30) as api:
         while (shown := api.get("/pairs/next").json()["pair"]) is not None:
+            assert shown["wording"]["question"] == "Which reply answers the customer better?"
             body = {
                 "client_id": shown["showing_id"],
                 "pair_id": shown["pair_id"],

@@ -300,3 +300,45 @@ def test_stats_reads_beside_another_reader(tmp_path: Path, data: Path) -> None:
     finally:
         reader.kill()
         reader.wait()
+
+
+def test_wording_set_at_import_then_listed_and_changed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, data: Path
+) -> None:
+    db = str(tmp_path / "s.duckdb")
+    code, out, _ = run(
+        capsys, "import", str(data), "--db", db, "--dataset", "mail", "--question", "Which reply is kinder?",
+        "--user-label", "Customer",
+    )  # fmt: skip
+    assert code == 0
+    assert "dataset 'mail' now asks: 'Which reply is kinder?'" in out
+    assert "turns: user 'Customer', assistant 'Assistant', system 'System prompt'" in out
+    code, out, _ = run(capsys, "datasets", "list", "--db", db)
+    assert code == 0
+    assert out.splitlines() == [
+        "mail\t4 item(s)\t4 pair(s)",
+        "  asks: 'Which reply is kinder?'",
+        "  turns: user 'Customer', assistant 'Assistant', system 'System prompt'",
+        "  wording: set: question, user label",
+    ]
+    code, out, _ = run(
+        capsys, "datasets", "set", "mail", "--user-label", "", "--assistant-label", "Agent", "--db", db
+    )
+    assert code == 0
+    assert out.splitlines() == [
+        "dataset 'mail' now asks: 'Which reply is kinder?'",
+        "  turns: user 'User', assistant 'Agent', system 'System prompt'",
+    ]
+
+
+def test_datasets_set_refusals(capsys: pytest.CaptureFixture[str], tmp_path: Path, data: Path) -> None:
+    db = str(tmp_path / "s.duckdb")
+    run(capsys, "import", str(data), "--db", db, "--dataset", "mail")
+    code, _, err = run(capsys, "datasets", "set", "mial", "--question", "Q?", "--db", db)
+    assert code == 1 and "error: no dataset 'mial' in this store (datasets: mail)" in err
+    code, _, err = run(capsys, "datasets", "set", "mail", "--question", "x" * 201, "--db", db)
+    assert code == 1 and "error: --question: is 201 characters long (at most 200)" in err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["datasets", "set", "mail", "--db", db])
+    assert exit_info.value.code == 2
+    assert "give one or more of --question" in capsys.readouterr().err

@@ -14,6 +14,8 @@ MODULES = [
     "exports.evals",
     "exports.split",
     "apps.gradio_app.present",
+    "labeling.models",
+    "labeling.wording",
 ]
 
 

@@ -33,6 +33,7 @@ def snapshot(store: Store) -> dict[str, list[tuple[Any, ...]]]:
         "responses": "SELECT * EXCLUDE (import_id) FROM responses ORDER BY rowid",
         "pairs": "SELECT * EXCLUDE (import_id) FROM pairs ORDER BY rowid",
         "imports": "SELECT * EXCLUDE (id) FROM imports ORDER BY rowid",
+        "dataset_wording": "SELECT * FROM dataset_wording ORDER BY seq",
     }
     with store.cursor() as cur:
         return {name: cur.execute(sql).fetchall() for name, sql in queries.items()}
@@ -108,6 +109,25 @@ def test_a_clean_pairs_file_takes_the_fast_path_and_stores_the_same(
     assert fast.ran_fast == [True, True]
     assert fast.results[0]["pairs_added"] == 5
     assert fast.results[1]["items_already_stored"] == 5 and fast.results[1]["pairs_added"] == 0
+
+
+def test_a_dataset_header_and_flags_are_stored_the_same_both_ways(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    header = {"prefdesk_dataset": {"question": "Which reply is kinder?", "user_label": "Customer"}}
+    path = write_jsonl(tmp_path / "p.jsonl", [header, *PAIRS])
+    bad = write_jsonl(tmp_path / "bad.jsonl", [*PAIRS, header])
+    _, fast = both_ways(
+        monkeypatch,
+        importing(path, dataset="d"),
+        importing(path, dataset="d", wording={"assistant_label": "Agent"}),
+        importing(bad, dataset="e"),
+    )
+    assert fast.ran_fast == [True, True, False]
+    assert fast.results[0]["records"] == 5 and fast.results[0]["wording"]["user_label"] == "Customer"
+    assert fast.results[1]["wording"]["assistant_label"] == "Agent"
+    assert f"{bad}:6: prefdesk_dataset: a dataset header must be the first line" in fast.results[2]
+    assert len(snapshot(fast.store)["dataset_wording"]) == 2
 
 
 # Each list of records is written as one JSONL file and imported both ways.

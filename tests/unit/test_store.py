@@ -93,6 +93,16 @@ EXPECTED_COLUMNS = {
         ("created_at", "TIMESTAMP"),
         ("revoked_at", "TIMESTAMP"),
     ],
+    "dataset_wording": [
+        ("dataset", "VARCHAR"),
+        ("question", "VARCHAR"),
+        ("user_label", "VARCHAR"),
+        ("assistant_label", "VARCHAR"),
+        ("system_label", "VARCHAR"),
+        ("set_by", "VARCHAR"),
+        ("seq", "BIGINT"),
+        ("set_at", "TIMESTAMP"),
+    ],
 }
 
 

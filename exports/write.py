@@ -1,10 +1,14 @@
-"""The only place exports touch the disk: every file is written to a temp file and renamed."""
+"""The only place exports touch the disk: every file is written to a temp file and renamed.
+
+Files are created with mode 0666 and folders with 0777, less the umask, as any program's files
+are (a umask of 022 gives 0644 and 0755): an export is shared the way its owner shares files.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -27,6 +31,20 @@ def prepare_dir(out_dir: Path) -> list[Path]:
     return missing
 
 
+def _new_temp(folder: Path, name: str) -> tuple[BinaryIO, Path]:
+    """A new temp file in `folder` for `name`, open for writing. Created with os.open and mode
+    0666 so that the umask applies (tempfile.mkstemp makes 0600 files, and a rename keeps the
+    mode: every export would be private to its writer)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        path = folder / f".{name}.{secrets.token_hex(6)}.tmp"
+        try:
+            fd = os.open(path, flags, 0o666)
+        except FileExistsError:  # a name taken already: draw another
+            continue
+        return open(fd, "wb"), path  # noqa: SIM115 (the callers close it, then rename)
+
+
 @contextmanager
 def line_files(out_dir: Path, names: dict[str, str]) -> Iterator[dict[str, BinaryIO]]:
     """Temp files to stream lines into, one per split, renamed to `names` when the block ends.
@@ -40,9 +58,7 @@ def line_files(out_dir: Path, names: dict[str, str]) -> Iterator[dict[str, Binar
     temporary: dict[str, Path] = {}
     try:
         for split, name in names.items():
-            fd, temp_name = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".tmp")
-            temporary[split] = Path(temp_name)
-            handles[split] = open(fd, "wb")  # noqa: SIM115 (closed below, then renamed)
+            handles[split], temporary[split] = _new_temp(out_dir, name)
         yield handles
         for split, handle in handles.items():
             handle.flush()
@@ -62,22 +78,31 @@ def line_files(out_dir: Path, names: dict[str, str]) -> Iterator[dict[str, Binar
         raise
 
 
-def _atomic_write(path: Path, chunks: Iterable[bytes]) -> None:
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed below, then renamed)
-        "wb", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    )
+@contextmanager
+def _atomic(path: Path) -> Iterator[BinaryIO]:
+    """A handle to write `path` through: a temp file beside it, renamed into place when the block
+    ends, removed if it raises."""
+    temporary: Path | None = None
     try:
+        handle, temporary = _new_temp(path.parent, path.name)
         with handle:
-            handle.writelines(chunks)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(handle.name, path)
+        os.replace(temporary, path)
     except OSError as exc:
-        Path(handle.name).unlink(missing_ok=True)
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
         raise ExportError(f"could not write {path}: {exc.strerror or exc}") from exc
     except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
         raise
+
+
+def _atomic_write(path: Path, chunks: Iterable[bytes]) -> None:
+    with _atomic(path) as handle:
+        handle.writelines(chunks)
 
 
 def jsonl_line(record: dict[str, Any]) -> bytes:
@@ -176,13 +201,8 @@ def write_parquet(path: Path, records: list[dict[str, Any]]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        pq.write_table(pa.Table.from_pylist(records), temporary)
-        os.replace(temporary, path)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise ExportError(f"could not write {path}: {exc.strerror or exc}") from exc
+    with _atomic(path) as handle:
+        pq.write_table(pa.Table.from_pylist(records), handle)
 
 
 def save_to_disk(out_dir: Path, files: dict[str, str]) -> Path:

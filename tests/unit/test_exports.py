@@ -642,3 +642,30 @@ def test_a_dataset_filter_exports_only_that_dataset(judged_store: Store, tmp_pat
     )
     assert (everything["records"], only["records"]) == (3, 1)
     assert only["filters"] == {"datasets": ["other"]} and everything["filters"] == {"datasets": "all"}
+
+
+@pytest.mark.parametrize(
+    ("umask", "file_mode", "folder_mode"), [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750)]
+)
+def test_export_files_and_folders_follow_the_umask(
+    judged_store: Store, tmp_path: Path, umask: int, file_mode: int, folder_mode: int
+) -> None:
+    exports = [
+        ("dpo", "trl", ExportOptions(eval_fraction=0.5, seed=1)),  # streamed JSONL, two splits
+        ("kto", "trl", ExportOptions(parquet=True, allow_eval_overlap=True)),  # one Parquet file
+        ("evals", "promptfoo", ExportOptions(yaml=True)),  # one YAML file
+    ]
+    previous = os.umask(umask)
+    try:
+        for kind, target, options in exports:
+            run_export(
+                judged_store, tmp_path / kind / "out", kind=kind, target=target, options=options, now=utc_now
+            )
+    finally:
+        os.umask(previous)
+    for kind, _, _ in exports:
+        made = tmp_path / kind / "out"
+        assert {folder.stat().st_mode & 0o777 for folder in (made, made.parent)} == {folder_mode}
+        files = {path.name: path.stat().st_mode & 0o777 for path in made.iterdir()}
+        assert len(files) >= 3 and "manifest.json" in files and "README.md" in files
+        assert files == dict.fromkeys(files, file_mode), kind

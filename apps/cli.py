@@ -111,11 +111,12 @@ def _token_revoke(chosen: cli_settings.TokenRevokeSettings, ctx: Context) -> int
     return 0
 
 
-def _print_preview(ctx: Context, chosen: cli_settings.ExportSettings, manifest: dict[str, Any]) -> None:
+def _print_preview(
+    ctx: Context, chosen: cli_settings.ExportSettings, manifest: dict[str, Any], template: str
+) -> None:
     """The first records as the trainer will see them, through the given chat template."""
     from exports import preview, write
 
-    template = preview.load_template(chosen.chat_template, chosen.tokenizer)
     first_file = chosen.out / next(iter(manifest["files"].values()))
     for number, record in enumerate(write.read_jsonl_head(first_file, chosen.preview), start=1):
         for label, text in preview.render_record(record, template):
@@ -123,10 +124,24 @@ def _print_preview(ctx: Context, chosen: cli_settings.ExportSettings, manifest: 
             print(text, end="" if text.endswith("\n") else "\n", file=ctx.out)
 
 
+def _preview_template(chosen: cli_settings.ExportSettings) -> str | None:
+    """The chat template --preview renders with, checked before anything is written."""
+    from exports import preview
+    from labeling.errors import ExportError
+
+    if not chosen.preview or chosen.options.parquet or chosen.options.yaml:
+        return None
+    if chosen.options.standard:
+        raise ExportError("--preview renders conversational records; --standard writes plain text")
+    return preview.load_template(chosen.chat_template, chosen.tokenizer)
+
+
 def _export(chosen: cli_settings.ExportSettings, ctx: Context) -> int:
     from exports.run import run_export
+    from labeling.errors import ExportError
     from labeling.ingest import utc_now
 
+    template = _preview_template(chosen)  # a flag that cannot work is refused before writing
     manifest = run_export(
         ctx.store, chosen.out, kind=chosen.kind, target=chosen.target, options=chosen.options, now=utc_now
     )
@@ -145,10 +160,13 @@ def _export(chosen: cli_settings.ExportSettings, ctx: Context) -> int:
     excluded = manifest["split"]["records_excluded_as_eval_items"]
     if excluded:
         ctx.say(f"  kept out {excluded} record(s) of items that earlier exports put in an eval split")
-    if chosen.preview and (chosen.options.parquet or chosen.options.yaml):
+    if chosen.preview and template is None:
         ctx.warn("(previews read JSONL: export without --parquet/--yaml to preview)")
-    elif chosen.preview:
-        _print_preview(ctx, chosen, manifest)
+    elif template is not None:
+        try:
+            _print_preview(ctx, chosen, manifest, template)
+        except ExportError as exc:  # the export is written and recorded: say so, don't fail it
+            ctx.warn(f"warning: the preview failed ({exc}); the export itself was written")
     for warning in manifest["warnings"]:
         ctx.warn(f"warning: {warning}")
     return 0

@@ -189,3 +189,15 @@ def test_export_with_a_split_and_a_preview(capsys: pytest.CaptureFixture[str], t
         "1",
     )
     assert code == 1 and "--preview needs a chat template" in err
+    assert not (tmp_path / "p").exists()  # refused before anything was written
+    code, _, err = run(
+        capsys,
+        *("export", "dpo", "--target", "trl", "--standard", "--db", str(db), "--out", str(tmp_path / "s")),
+        *("--preview", "1", "--chat-template", str(template)),
+    )
+    assert code == 1 and "--preview renders conversational records; --standard writes plain text" in err
+    assert not (tmp_path / "s").exists()
+    check = open_store(db)
+    with check.cursor() as cur:
+        assert cur.execute("SELECT count(*) FROM exports").fetchone() == (1,)  # the first export only
+    check.close()

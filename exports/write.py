@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -29,6 +30,27 @@ def prepare_dir(out_dir: Path) -> list[Path]:
     if not os.access(out_dir, os.W_OK):
         raise ExportError(f"the output folder {out_dir} is not writable")
     return missing
+
+
+@contextmanager
+def new_files(out_dir: Path) -> Iterator[None]:
+    """The output folder, made if missing, for a block that writes an export's files: if the block
+    raises, whatever it added (files, folders, the output folder itself) is removed again."""
+    existed = set(os.listdir(out_dir)) if out_dir.is_dir() else set()
+    created = prepare_dir(out_dir)
+    try:
+        yield
+    except BaseException:
+        for name in set(os.listdir(out_dir)) - existed:
+            path = out_dir / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        for folder in created:
+            with suppress(OSError):
+                folder.rmdir()
+        raise
 
 
 def _new_temp(folder: Path, name: str) -> tuple[BinaryIO, Path]:

@@ -232,3 +232,12 @@ def annotator_counts(cur: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]
     for annotator, verdict, n in rows:
         result.setdefault(annotator, {})[verdict] = int(n)
     return result
+
+
+def judged_pairs_per_dataset(cur: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Every dataset of the store, with how many of its pairs have a judgment in force."""
+    rows = cur.execute(
+        "SELECT i.dataset, count(DISTINCT j.pair_id) FROM items i "
+        "LEFT JOIN current_pair_judgments j ON j.item_id = i.id GROUP BY i.dataset"
+    ).fetchall()
+    return {dataset: int(pairs) for dataset, pairs in rows}

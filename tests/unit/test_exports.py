@@ -147,7 +147,8 @@ def golden_name(kind: str, target: str, flags: dict[str, bool]) -> str:
 def test_records_match_the_golden_files(
     judged_store: Store, tmp_path: Path, kind: str, target: str, flags: dict[str, bool]
 ) -> None:
-    run_export(judged_store, tmp_path, kind=kind, target=target, options=ExportOptions(**flags), now=utc_now)
+    options = ExportOptions(**flags, all_items=kind == "evals")  # an eval set of every judged item
+    run_export(judged_store, tmp_path, kind=kind, target=target, options=options, now=utc_now)
     written = (tmp_path / f"{kind}_{target}.jsonl").read_text(encoding="utf-8")
     golden = GOLDEN / golden_name(kind, target, flags)
     if os.environ.get("PREFDESK_UPDATE_GOLDEN"):
@@ -248,10 +249,24 @@ def test_an_unwritable_folder_is_a_clear_error(judged_store: Store, tmp_path: Pa
         run_export(judged_store, blocker / "out", kind="dpo", target="trl", now=utc_now)
 
 
-def test_an_empty_store_exports_an_empty_file(store: Store, tmp_path: Path) -> None:
-    manifest = run_export(store, tmp_path, kind="dpo", target="trl", now=utc_now)
+def test_an_empty_store_is_refused_unless_an_empty_export_is_asked_for(store: Store, tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match=r"dpo trl would write 0 records: the store holds no items"):
+        run_export(store, tmp_path / "refused", kind="dpo", target="trl", now=utc_now)
+    assert not (tmp_path / "refused").exists()
+    manifest = run_export(
+        store,
+        tmp_path / "empty",
+        kind="dpo",
+        target="trl",
+        options=ExportOptions(allow_empty=True),
+        now=utc_now,
+    )
     assert manifest["records"] == 0
-    assert (tmp_path / "dpo_trl.jsonl").read_text() == ""
+    assert (tmp_path / "empty" / "dpo_trl.jsonl").read_text() == ""
+    assert manifest["warnings"] == [
+        "this export has 0 records (written anyway, --allow-empty): the store holds no items: import some "
+        "(`prefdesk import`) and judge them (`prefdesk serve`)"
+    ]
 
 
 def read_records(path: Path) -> list[dict[str, object]]:
@@ -321,6 +336,13 @@ def test_unanimous_and_min_agreement_drop_contested_pairs(judged_store: Store, t
             "--both-bad kto applies to kto",
         ),
         ("rlhf", "trl", ExportOptions(), "unknown export kind 'rlhf'"),
+        ("dpo", "trl", ExportOptions(all_items=True), "--all-items applies to evals exports only"),
+        (
+            "evals",
+            "promptfoo",
+            ExportOptions(all_items=True, allow_eval_overlap=True),
+            "--allow-eval-overlap applies to training exports",
+        ),
     ],
 )
 def test_impossible_combinations_are_refused(
@@ -342,32 +364,56 @@ def test_the_dataset_card_names_the_file_for_load_dataset(judged_store: Store, t
 def test_an_eval_set_registers_its_items_and_training_exports_keep_them_out(
     judged_store: Store, tmp_path: Path
 ) -> None:
-    evals = run_export(judged_store, tmp_path / "evals", kind="evals", target="promptfoo", now=utc_now)
+    evals = run_export(
+        judged_store,
+        tmp_path / "evals",
+        kind="evals",
+        target="promptfoo",
+        options=ExportOptions(all_items=True),
+        now=utc_now,
+    )
     assert evals["files"] == {"eval": "evals_promptfoo.jsonl"}
     assert (
         "  - split: eval\n    path: evals_promptfoo.jsonl" in (tmp_path / "evals" / "README.md").read_text()
     )
-    training = run_export(judged_store, tmp_path / "dpo", kind="dpo", target="trl", now=utc_now)
+    # Both decided items (multi, majority) are eval items now: a DPO file would be empty.
+    with pytest.raises(ExportError, match="all 2 record\\(s\\) are of items kept out as eval items"):
+        run_export(judged_store, tmp_path / "dpo", kind="dpo", target="trl", now=utc_now)
+    assert not (tmp_path / "dpo").exists()
+    training = run_export(
+        judged_store,
+        tmp_path / "dpo",
+        kind="dpo",
+        target="trl",
+        options=ExportOptions(allow_empty=True),
+        now=utc_now,
+    )
     assert training["records"] == 0
     assert training["split"]["records_excluded_as_eval_items"] == 2
 
 
 def test_openai_eval_lines_share_one_item_shape(judged_store: Store, tmp_path: Path) -> None:
-    run_export(judged_store, tmp_path, kind="evals", target="openai-evals", now=utc_now)
+    options = ExportOptions(all_items=True)
+    run_export(judged_store, tmp_path, kind="evals", target="openai-evals", options=options, now=utc_now)
     shapes = {tuple(r["item"]) for r in read_records(tmp_path / "evals_openai-evals.jsonl")}  # type: ignore[arg-type]
     assert shapes == {("item_id", "messages", "question", "reference", "rejected")}
 
 
-def test_an_eval_set_cannot_have_an_eval_split(judged_store: Store, tmp_path: Path) -> None:
-    with pytest.raises(ExportError, match="eval set already"):
-        run_export(
-            judged_store,
-            tmp_path / "x",
-            kind="evals",
-            target="oaieval",
-            options=ExportOptions(eval_fraction=0.2),
-            now=utc_now,
-        )
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (ExportOptions(), "an eval set needs its items chosen: --eval-fraction F registers a sample"),
+        (ExportOptions(all_items=True, eval_fraction=0.2), "--all-items and --eval-fraction choose"),
+    ],
+)
+def test_an_eval_set_needs_one_way_of_choosing_its_items(
+    judged_store: Store, tmp_path: Path, options: ExportOptions, message: str
+) -> None:
+    with pytest.raises(ExportError, match=message):
+        run_export(judged_store, tmp_path / "x", kind="evals", target="oaieval", options=options, now=utc_now)
+    assert not (tmp_path / "x").exists()
+    with judged_store.cursor() as cur:
+        assert cur.execute("SELECT count(*) FROM eval_registry").fetchone() == (0,)
 
 
 def test_pairs_from_the_ranking_of_three_responses(store: Store, tmp_path: Path) -> None:
@@ -507,7 +553,7 @@ def test_promptfoo_tests_as_yaml(judged_store: Store, tmp_path: Path) -> None:
         tmp_path / "j",
         kind="evals",
         target="promptfoo",
-        options=ExportOptions(allow_eval_overlap=True),
+        options=ExportOptions(all_items=True),
         now=utc_now,
     )
     manifest = run_export(
@@ -515,7 +561,7 @@ def test_promptfoo_tests_as_yaml(judged_store: Store, tmp_path: Path) -> None:
         tmp_path / "y",
         kind="evals",
         target="promptfoo",
-        options=ExportOptions(yaml=True),
+        options=ExportOptions(yaml=True, all_items=True),
         now=utc_now,
     )
     assert manifest["files"] == {"eval": "evals_promptfoo.yaml"}
@@ -653,7 +699,7 @@ def test_export_files_and_folders_follow_the_umask(
     exports = [
         ("dpo", "trl", ExportOptions(eval_fraction=0.5, seed=1)),  # streamed JSONL, two splits
         ("kto", "trl", ExportOptions(parquet=True, allow_eval_overlap=True)),  # one Parquet file
-        ("evals", "promptfoo", ExportOptions(yaml=True)),  # one YAML file
+        ("evals", "promptfoo", ExportOptions(yaml=True, all_items=True)),  # one YAML file
     ]
     previous = os.umask(umask)
     try:

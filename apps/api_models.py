@@ -143,8 +143,8 @@ class ImportOut(BaseModel):
 
 
 class ExportIn(Strict):
-    kind: Literal["dpo", "sft", "kto", "reward", "evals"]
-    target: Literal["trl", "openai", "openai-evals", "oaieval", "promptfoo"]
+    kind: Literal["dpo", "sft", "kto", "reward", "evals", "judgments"]
+    target: Literal["trl", "openai", "openai-evals", "oaieval", "promptfoo", "csv", "parquet", "jsonl"]
     datasets: list[str] = Field(default_factory=list, max_length=100)
     aggregate: Literal[AGGREGATIONS] = "majority"  # type: ignore[valid-type]
     min_agreement: float = Field(default=0.0, ge=0.0, le=1.0)

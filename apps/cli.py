@@ -131,6 +131,8 @@ def _preview_template(chosen: cli_settings.ExportSettings) -> str | None:
 
     if not chosen.preview or chosen.options.parquet or chosen.options.yaml:
         return None
+    if chosen.kind == "judgments":
+        raise ExportError("--preview shows training and eval records; a judgments table has none")
     if chosen.options.standard:
         raise ExportError("--preview renders conversational records; --standard writes plain text")
     return preview.load_template(chosen.chat_template, chosen.tokenizer)
@@ -178,20 +180,25 @@ def _export(chosen: cli_settings.ExportSettings, ctx: Context) -> int:
     manifest = run_export(
         ctx.store, chosen.out, kind=chosen.kind, target=chosen.target, options=chosen.options, now=utc_now
     )
-    skipped = ", ".join(f"{k} {v}" for k, v in manifest["skipped"].items())
-    split = manifest["split"]
-    sizes = {"train": split.get("train_records"), "eval": split.get("eval_records")}
-    several = len(manifest["files"]) > 1
-    written_files = ", ".join(
-        str(chosen.out / name) + (f" ({sizes[part]})" if several and sizes.get(part) is not None else "")
-        for part, name in manifest["files"].items()
-    )
-    ctx.say(f"wrote {manifest['records']} record(s) to {written_files}")
-    ctx.say(f"  skipped pairs: {skipped}; manifest: {chosen.out / 'manifest.json'}")
-    if manifest["limits"].get("over_max_tokens"):
-        limits = manifest["limits"]
-        ctx.say(f"  dropped {limits['over_max_tokens']} record(s) over {limits['max_tokens']} tokens")
-    _print_registry_effects(ctx, manifest)
+    if chosen.kind == "judgments":
+        written = chosen.out / next(iter(manifest["files"].values()))
+        ctx.say(f"wrote {manifest['records']} judgment(s) in force to {written}")
+        ctx.say(f"  manifest: {chosen.out / 'manifest.json'}")
+    else:
+        skipped = ", ".join(f"{k} {v}" for k, v in manifest["skipped"].items())
+        split = manifest["split"]
+        sizes = {"train": split.get("train_records"), "eval": split.get("eval_records")}
+        several = len(manifest["files"]) > 1
+        written_files = ", ".join(
+            str(chosen.out / name) + (f" ({sizes[part]})" if several and sizes.get(part) is not None else "")
+            for part, name in manifest["files"].items()
+        )
+        ctx.say(f"wrote {manifest['records']} record(s) to {written_files}")
+        ctx.say(f"  skipped pairs: {skipped}; manifest: {chosen.out / 'manifest.json'}")
+        if manifest["limits"].get("over_max_tokens"):
+            limits = manifest["limits"]
+            ctx.say(f"  dropped {limits['over_max_tokens']} record(s) over {limits['max_tokens']} tokens")
+        _print_registry_effects(ctx, manifest)
     if chosen.preview and template is None:
         ctx.warn("(previews read JSONL: export without --parquet/--yaml to preview)")
     elif template is not None:

@@ -223,7 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--exports-dir", type=Path, help="where REST exports go (default: STORE_DIR/exports)")
 
-    export = commands.add_parser("export", help="write a training file or an eval set from the judgments")
+    export = commands.add_parser(
+        "export", help="write a training file, an eval set or a table of the judgments"
+    )
     export.add_argument("kind", choices=tuple(KINDS))
     export.add_argument("--target", required=True, choices=sorted({t for ts in KINDS.values() for t in ts}))
     add_db(export)

@@ -173,7 +173,7 @@ def main() -> None:
             manifest["records"],
         )
         overlap = ExportOptions(allow_eval_overlap=True)  # every kind exports every judged pair
-        per_kind = {"evals": ExportOptions(all_items=True)}
+        per_kind = {"evals": ExportOptions(all_items=True), "judgments": ExportOptions()}
         for kind, targets in KINDS.items():
             for target in targets:
                 options = per_kind.get(kind, overlap)

@@ -21,6 +21,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     "kto": ("trl",),
     "reward": ("trl",),
     "evals": ("openai-evals", "oaieval", "promptfoo"),
+    "judgments": ("csv", "parquet", "jsonl"),  # a table of the judgments in force, for analysis
 }
 TRAINING_KINDS = ("dpo", "sft", "kto", "reward")  # what a model is trained on: eval items kept out
 NEAR_DUPLICATE_METHODS = ("minhash", "embeddings")

@@ -6,7 +6,8 @@
 select (exports/select.py) -> build records (trl.py, openai.py) -> split, keeping registered
 eval items out (split.py, eval_registry.py) -> refuse an empty export (empty.py) -> check every
 record (checks.py) -> write atomically (write.py) -> record the export, the items of its
-training file and its eval items in the store.
+training file and its eval items in the store. `kind="judgments"` writes a table instead
+(table.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from exports import checks, eval_registry, evals, openai, trl, write
+from exports import checks, eval_registry, evals, openai, table, trl, write
 from exports.empty import Funnel, why_empty
 from exports.options import (  # noqa: F401  (re-exported)
     KINDS,
@@ -92,6 +93,8 @@ def _validate(kind: str, target: str, options: ExportOptions) -> None:
     if options.yaml and target != "promptfoo":
         raise ExportError("--yaml applies to evals --target promptfoo only")
     if options.parquet and target != "trl":
+        if kind == "judgments":
+            raise ExportError("a judgments table takes --target parquet, not --parquet")
         raise ExportError(f"--parquet applies to TRL targets; {target} takes JSONL")
     if options.policy.both_bad == "kto" and kind != "kto":
         raise ExportError("--both-bad kto applies to kto exports only (both answers become negatives)")
@@ -111,6 +114,34 @@ def _validate(kind: str, target: str, options: ExportOptions) -> None:
             "judged items (whole clusters of same-group and near-duplicate prompts, drawn with --seed) "
             "and leaves the rest free for training; --all-items registers every judged item, so that "
             "no later training export can use any of them (until `prefdesk evals registry remove ID`)"
+        )
+    if kind == "judgments":
+        _validate_table(options)
+
+
+def _validate_table(options: ExportOptions) -> None:
+    """A judgments table is every judgment in force as it is: selection and format options would
+    be silently ignored, so they are refused."""
+    defaults = ExportOptions()
+    given = [
+        flag
+        for flag, name in (
+            ("--aggregate/--min-agreement/--ties/--both-bad/--pairs", "policy"),
+            ("--standard", "standard"),
+            ("--prompt-completion", "prompt_completion"),
+            ("--eval-fraction", "eval_fraction"),
+            ("--all-items", "all_items"),
+            ("--allow-eval-overlap", "allow_eval_overlap"),
+            ("--near-duplicates", "near_duplicates"),
+            ("--max-tokens", "max_tokens"),
+            ("--save-to-disk", "save_to_disk"),
+        )
+        if getattr(options, name) != getattr(defaults, name)
+    ]
+    if given:
+        raise ExportError(
+            f"a judgments table holds every judgment in force as it is: {', '.join(given)} do not apply "
+            "to it (only --dataset and --allow-empty do)"
         )
 
 
@@ -254,6 +285,8 @@ def run_export(
     when the export would hold no records, unless `options.allow_empty`."""
     options = options or ExportOptions()
     _validate(kind, target, options)
+    if kind == "judgments":
+        return _export_judgments(store, out_dir, target=target, options=options, now=now)
     export_id = str(uuid.uuid4())
     with gc_paused():
         with store.cursor() as cur:
@@ -384,6 +417,56 @@ def _refuse_empty(
             "it anyway"
         )
     return f"this export has {what} (written anyway, --allow-empty): {reason}"
+
+
+def _export_judgments(
+    store: Store, out_dir: Path, *, target: str, options: ExportOptions, now: Callable[[], datetime]
+) -> dict[str, Any]:
+    """DIR/judgments.{csv,parquet,jsonl}: one row per judgment in force (exports/table.py)."""
+    export_id = str(uuid.uuid4())
+    with store.cursor() as cur:
+        summary = log.log_summary(cur)
+        raw = log.judgments_in_force_table(cur, options.datasets)
+    rows = table.judgment_rows(raw, times_as_text=target != "parquet")
+    warnings = []
+    if rows.num_rows == 0:
+        funnel = Funnel("judgments", target)
+        warnings.append(_refuse_empty(store, "judgments", target, options, funnel, summary, "0 rows"))
+    name = table.FILE_NAMES[target]
+    manifest: dict[str, Any] = {
+        "kind": "judgments",
+        "target": target,
+        "files": {"judgments": name},
+        "records": rows.num_rows,
+        "columns": list(table.COLUMNS),
+        "filters": {"datasets": list(options.datasets) or "all"},
+        "judgments": summary,
+        "store": store.path,
+        "export_id": export_id,
+        "created_at": now().isoformat(timespec="seconds") + "Z",
+        "prefdesk_version": version("prefdesk"),
+        "warnings": warnings,
+    }
+    writers = {
+        "csv": write.write_table_csv,
+        "parquet": write.write_table_parquet,
+        "jsonl": write.write_table_jsonl,
+    }
+    with write.new_files(out_dir):
+        writers[target](out_dir / name, rows)
+        write.write_json(out_dir / "manifest.json", manifest)
+        write.write_dataset_card(out_dir, manifest)
+    with store.transaction() as cur:
+        registry.record_export(
+            cur,
+            export_id=export_id,
+            kind="judgments",
+            target=target,
+            out_dir=str(out_dir.resolve()),
+            manifest=manifest,
+            now=now(),
+        )
+    return manifest
 
 
 def _limit_tokens(built: list[Entry], options: ExportOptions) -> tuple[list[Entry], dict[str, Any]]:

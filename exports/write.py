@@ -13,11 +13,14 @@ import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
 from labeling.errors import ExportError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 def prepare_dir(out_dir: Path) -> list[Path]:
@@ -169,6 +172,24 @@ Written by prefdesk {version} on {created_at} from the judgments in `{store}`.
 judgments read. Load with `datasets.load_dataset("<this folder>")`.
 """
 
+_TABLE_CARD = """---
+configs:
+- config_name: default
+  data_files:
+{data_files}
+---
+
+# The judgments in `{store}`
+
+Written by prefdesk {version} on {created_at}: {records} judgment(s) in force, one row each
+(undone judgments are left out; a judgment made again appears in its latest form only).
+
+Columns: {columns}.
+
+`manifest.json` beside this file has the filters and a hash of the judgments read. Load with
+`{load}` or `datasets.load_dataset("<this folder>")`.
+"""
+
 _TARGET_NAMES = {"trl": "Hugging Face TRL", "openai": "the OpenAI fine-tuning API"}
 
 
@@ -180,6 +201,23 @@ def write_dataset_card(out_dir: Path, manifest: dict[str, Any]) -> None:
         for split, name in manifest["files"].items()
         if not name.endswith(".yaml")  # a promptfoo YAML test list is not a dataset file
     )
+    if manifest["kind"] == "judgments":
+        name = next(iter(manifest["files"].values()))
+        table_card = _TABLE_CARD.format(
+            data_files=data_files,
+            store=manifest["store"],
+            version=manifest["prefdesk_version"],
+            created_at=manifest["created_at"],
+            records=manifest["records"],
+            columns=", ".join(f"`{column}`" for column in manifest["columns"]),
+            load={
+                "csv": f'pandas.read_csv("{name}")',
+                "parquet": f'pandas.read_parquet("{name}")',
+                "jsonl": f'pandas.read_json("{name}", lines=True)',
+            }[manifest["target"]],
+        )
+        _atomic_write(out_dir / "README.md", [table_card.encode("utf-8")])
+        return
     skipped = ", ".join(f"{reason} {count}" for reason, count in manifest["skipped"].items())
     selection = ", ".join(f"{k}={v}" for k, v in manifest["selection"].items() if k != "votes")
     card = _CARD.format(
@@ -221,10 +259,30 @@ def write_yaml_list(path: Path, records: list[dict[str, Any]]) -> None:
 def write_parquet(path: Path, records: list[dict[str, Any]]) -> None:
     """Records as one Parquet file (TRL records only: uniform message structs, no ragged keys)."""
     import pyarrow as pa
+
+    write_table_parquet(path, pa.Table.from_pylist(records))
+
+
+def write_table_parquet(path: Path, table: pa.Table) -> None:
     import pyarrow.parquet as pq
 
     with _atomic(path) as handle:
-        pq.write_table(pa.Table.from_pylist(records), handle)
+        pq.write_table(table, handle)
+
+
+def write_table_csv(path: Path, table: pa.Table) -> None:
+    """A table as CSV with a header row; text with commas, quotes or newlines is quoted."""
+    import pyarrow.csv as pacsv
+
+    with _atomic(path) as handle:
+        pacsv.write_csv(table, handle)
+
+
+def write_table_jsonl(path: Path, table: pa.Table) -> None:
+    """A table as JSONL, one row per line, a batch of rows at a time (never all as dicts)."""
+    with _atomic(path) as handle:
+        for batch in table.to_batches(max_chunksize=65_536):
+            handle.writelines(map(jsonl_line, batch.to_pylist()))
 
 
 def save_to_disk(out_dir: Path, files: dict[str, str]) -> Path:

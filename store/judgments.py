@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import duckdb
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 from labeling.models import JudgmentKind, PairJudgment, PairVerdict
 
@@ -241,3 +244,23 @@ def judged_pairs_per_dataset(cur: duckdb.DuckDBPyConnection) -> dict[str, int]:
         "LEFT JOIN current_pair_judgments j ON j.item_id = i.id GROUP BY i.dataset"
     ).fetchall()
     return {dataset: int(pairs) for dataset, pairs in rows}
+
+
+def judgments_in_force_table(cur: duckdb.DuckDBPyConnection, datasets: tuple[str, ...] = ()) -> pa.Table:
+    """Every pair judgment in force (of the given datasets, if any), in the order they were made,
+    with the models of the responses shown on each side, as an Arrow table."""
+    return cur.execute(
+        """
+        SELECT j.id AS judgment_id, j.item_id, j.pair_id, i.dataset, j.annotator, j.verdict,
+               j.left_id AS left_response_id, rl.model AS left_model,
+               j.right_id AS right_response_id, rr.model AS right_model,
+               j.strength, j.rationale, j.shown_at, j.submitted_at
+        FROM current_pair_judgments j
+        JOIN items i ON i.id = j.item_id
+        JOIN responses rl ON rl.id = j.left_id
+        JOIN responses rr ON rr.id = j.right_id
+        WHERE len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], i.dataset)
+        ORDER BY j.seq
+        """,
+        [list(datasets), list(datasets)],
+    ).to_arrow_table()

@@ -191,5 +191,7 @@ def test_eval_sets_through_the_api_empty_exports_refused_and_registrations_undon
         assert root.delete("/eval-sets/ffffffff").status_code == 404
         trained = root.post("/exports", json={"kind": "dpo", "target": "trl"})
         assert trained.status_code == 201 and trained.json()["records"] == 3
+        table = root.post("/exports", json={"kind": "judgments", "target": "csv"})
+        assert table.status_code == 201 and table.json()["records"] == 3
     with rest_desk.client("ana") as ana:
         assert ana.get("/eval-sets").status_code == 403

@@ -37,7 +37,9 @@ def export_everything(db: Path, out: Path) -> dict[str, bytes]:
         for kind, targets in KINDS.items():
             for target in targets:
                 folder = out / f"{kind}-{target}"
-                if kind == "evals":
+                if kind == "judgments":  # the table as it is: no selection options apply
+                    options = ExportOptions()
+                elif kind == "evals":
                     options = ExportOptions(all_items=True)
                 else:
                     options = ExportOptions(allow_eval_overlap=True, eval_fraction=0.3, seed=4)

@@ -343,6 +343,8 @@ def test_unanimous_and_min_agreement_drop_contested_pairs(judged_store: Store, t
             ExportOptions(all_items=True, allow_eval_overlap=True),
             "--allow-eval-overlap applies to training exports",
         ),
+        ("judgments", "csv", ExportOptions(eval_fraction=0.2), "--eval-fraction do not apply to it"),
+        ("judgments", "csv", ExportOptions(parquet=True), "takes --target parquet, not --parquet"),
     ],
 )
 def test_impossible_combinations_are_refused(
@@ -700,6 +702,7 @@ def test_export_files_and_folders_follow_the_umask(
         ("dpo", "trl", ExportOptions(eval_fraction=0.5, seed=1)),  # streamed JSONL, two splits
         ("kto", "trl", ExportOptions(parquet=True, allow_eval_overlap=True)),  # one Parquet file
         ("evals", "promptfoo", ExportOptions(yaml=True, all_items=True)),  # one YAML file
+        ("judgments", "csv", ExportOptions()),
     ]
     previous = os.umask(umask)
     try:

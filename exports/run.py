@@ -341,13 +341,13 @@ def run_export(
         "export_id": export_id,
         "created_at": now().isoformat(timespec="seconds") + "Z",
         "prefdesk_version": version("prefdesk"),
-        "warnings": warnings,
     }
     eval_items = {entry.item_id for entry in splits.get("eval", [])}
     if eval_items:  # an eval set, or an eval split: never to be trained on
         registration = eval_registry.registration(store, eval_items)
         manifest["eval_registry"] = registration.manifest()
         warnings.extend(registration.warnings())
+    manifest["warnings"] = warnings
     training = splits.get("train") if kind in TRAINING_KINDS else None
     if records == 0 or training == []:
         funnel = Funnel(
@@ -494,16 +494,14 @@ class Split(NamedTuple):
 
 def _split(kind: str, built: list[Entry], options: ExportOptions, registered_items: set[str]) -> Split:
     """A training export: its training file, and an eval split with --eval-fraction; registered
-    eval items go to the eval split or out. An eval set: every item (--all-items), or a sample
-    of whole clusters (--eval-fraction; the registry does not steer an eval set's sample)."""
+    eval items go to the eval split or out. An eval set: `_eval_set`."""
     summary: dict[str, Any] = {
         "eval_fraction": options.eval_fraction,
         "seed": options.seed,
         "near_duplicates": options.near_duplicates,
     }
-    if kind == "evals" and options.all_items:
-        summary.update({"all_items": True, "eval_records": len(built)})
-        return Split({"eval": built}, summary)
+    if kind == "evals":
+        return _eval_set(built, options, summary)
     summary.update(
         {
             "allow_eval_overlap": options.allow_eval_overlap,
@@ -511,13 +509,11 @@ def _split(kind: str, built: list[Entry], options: ExportOptions, registered_ite
         }
     )
     if options.eval_fraction == 0 and not (registered_items & {entry.item_id for entry in built}):
-        summary["records_excluded_as_eval_items"] = 0
-        summary["items_excluded_as_eval_items"] = 0
+        summary.update({"records_excluded_as_eval_items": 0, "items_excluded_as_eval_items": 0})
         return Split({"train": built}, summary)
-    items = {entry.item_id: (entry.group_key, _user_text(entry.prompt)) for entry in built}
     per_item = Counter(entry.item_id for entry in built)
     plan = plan_split(
-        items,
+        _cluster_inputs(built),
         per_item,
         eval_fraction=options.eval_fraction,
         seed=options.seed,
@@ -532,17 +528,42 @@ def _split(kind: str, built: list[Entry], options: ExportOptions, registered_ite
     if options.eval_fraction == 0:
         return Split({"train": train}, summary, plan.excluded_items, excluded_records)
     evaluation = [e for e in built if e.item_id in plan.eval_items]
-    summary.update({"eval_records": len(evaluation), "eval_items": len(plan.eval_items)})
-    if kind == "evals":
-        summary["records_not_in_the_sample"] = len(train)
-        for key in ("allow_eval_overlap", "registered_eval_items_known", "records_excluded_as_eval_items"):
-            summary.pop(key)
-        summary.pop("items_excluded_as_eval_items")
-        return Split({"eval": evaluation}, summary)
     summary.update(
         {
             "train_records": len(train),
+            "eval_records": len(evaluation),
+            "eval_items": len(plan.eval_items),
             "registered_items_put_in_eval": len(plan.eval_items & registered_items),
         }
     )
     return Split({"train": train, "eval": evaluation}, summary)
+
+
+def _eval_set(built: list[Entry], options: ExportOptions, summary: dict[str, Any]) -> Split:
+    """Every item (--all-items), or a sample of whole clusters (--eval-fraction). The registry
+    does not steer the sample: the same seed over the same judgments gives the same eval set."""
+    if options.all_items:
+        summary.update({"all_items": True, "eval_records": len(built)})
+        return Split({"eval": built}, summary)
+    plan = plan_split(
+        _cluster_inputs(built),
+        Counter(entry.item_id for entry in built),
+        eval_fraction=options.eval_fraction,
+        seed=options.seed,
+        near_duplicates=options.near_duplicates,
+    )
+    sample = [e for e in built if e.item_id in plan.eval_items]
+    summary.update(
+        {
+            "clusters": plan.clusters,
+            "eval_records": len(sample),
+            "eval_items": len(plan.eval_items),
+            "records_not_in_the_sample": len(built) - len(sample),
+        }
+    )
+    return Split({"eval": sample}, summary)
+
+
+def _cluster_inputs(built: list[Entry]) -> dict[str, tuple[str, str]]:
+    """What split.py clusters items by: their group key and their user turns."""
+    return {entry.item_id: (entry.group_key, _user_text(entry.prompt)) for entry in built}

@@ -366,27 +366,31 @@ def run_export(
         )
         what = "0 records" if records == 0 else "an empty training file"
         warnings.append(_refuse_empty(store, kind, target, options, funnel, summary, what))
-    with write.new_files(out_dir):  # a failure part way removes what was written
+    # A failure part way (a broken record, a full disk, a store that cannot be written) removes
+    # what was written: a failed export leaves no files and no record.
+    with write.new_files(out_dir):
         with gc_paused():
             _write_data(kind, target, entries, build, splits, out_dir, files, options)
         if options.save_to_disk:
             manifest["saved_to_disk"] = str(write.save_to_disk(out_dir, files).relative_to(out_dir))
         write.write_json(out_dir / "manifest.json", manifest)
         write.write_dataset_card(out_dir, manifest)
-    with store.transaction() as cur:
-        if eval_items:
-            registry.register_eval_items(cur, eval_items, export_id=export_id, now=now())
-        if training:
-            registry.record_training_items(cur, (entry.item_id for entry in training), export_id=export_id)
-        registry.record_export(
-            cur,
-            export_id=export_id,
-            kind=kind,
-            target=target,
-            out_dir=str(out_dir.resolve()),
-            manifest=manifest,
-            now=now(),
-        )
+        with store.transaction() as cur:
+            if eval_items:
+                registry.register_eval_items(cur, eval_items, export_id=export_id, now=now())
+            if training:
+                registry.record_training_items(
+                    cur, (entry.item_id for entry in training), export_id=export_id
+                )
+            registry.record_export(
+                cur,
+                export_id=export_id,
+                kind=kind,
+                target=target,
+                out_dir=str(out_dir.resolve()),
+                manifest=manifest,
+                now=now(),
+            )
     return manifest
 
 
@@ -452,20 +456,20 @@ def _export_judgments(
         "parquet": write.write_table_parquet,
         "jsonl": write.write_table_jsonl,
     }
-    with write.new_files(out_dir):
+    with write.new_files(out_dir):  # as run_export: a failure leaves no files and no record
         writers[target](out_dir / name, rows)
         write.write_json(out_dir / "manifest.json", manifest)
         write.write_dataset_card(out_dir, manifest)
-    with store.transaction() as cur:
-        registry.record_export(
-            cur,
-            export_id=export_id,
-            kind="judgments",
-            target=target,
-            out_dir=str(out_dir.resolve()),
-            manifest=manifest,
-            now=now(),
-        )
+        with store.transaction() as cur:
+            registry.record_export(
+                cur,
+                export_id=export_id,
+                kind="judgments",
+                target=target,
+                out_dir=str(out_dir.resolve()),
+                manifest=manifest,
+                now=now(),
+            )
     return manifest
 
 

@@ -718,3 +718,22 @@ def test_export_files_and_folders_follow_the_umask(
         files = {path.name: path.stat().st_mode & 0o777 for path in made.iterdir()}
         assert len(files) >= 3 and "manifest.json" in files and "README.md" in files
         assert files == dict.fromkeys(files, file_mode), kind
+
+
+def test_an_export_the_store_cannot_record_leaves_no_files(
+    judged_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from store import registry
+    from store.errors import StoreWriteError
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise StoreWriteError("could not write to the store: disk full; nothing was written")
+
+    monkeypatch.setattr(registry, "record_export", disk_full)
+    options = ExportOptions(eval_fraction=0.5, seed=1)  # would register eval items and training items
+    with pytest.raises(StoreWriteError, match="disk full"):
+        run_export(judged_store, tmp_path / "out", kind="dpo", target="trl", options=options, now=utc_now)
+    assert not (tmp_path / "out").exists()
+    with judged_store.cursor() as cur:
+        for table in ("exports", "eval_registry", "export_training_items"):
+            assert cur.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table

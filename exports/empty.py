@@ -24,6 +24,7 @@ class Funnel:
     target: str
     datasets: tuple[str, ...] = ()  # the --dataset filter
     known_datasets: dict[str, int] = field(default_factory=dict)  # every dataset: its judged pairs
+    undone_per_dataset: dict[str, int] = field(default_factory=dict)  # pairs whose judgments were all undone
     judgments_in_force: int = 0
     pairs_all_undone: int = 0
     pairs_judged: int = 0
@@ -53,6 +54,12 @@ def _nothing_judged(funnel: Funnel) -> str:
             return (
                 f"--dataset {names} matches no dataset in the store; its datasets are "
                 f"{_datasets(funnel.known_datasets)}: name one of those, or leave --dataset out"
+            )
+        undone = sum(funnel.undone_per_dataset.get(name, 0) for name in funnel.datasets)
+        if undone:
+            return (
+                f"every judgment of dataset(s) {asked} was undone ({undone} pair(s) judged, then undone): "
+                "judge its pairs again (`prefdesk serve`), or choose another dataset"
             )
         return (
             f"no pair of dataset(s) {asked} has a judgment in force (datasets: "

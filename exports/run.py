@@ -406,11 +406,12 @@ def _refuse_empty(
     """Raise ExportError saying why the export would hold `what`, or (with --allow-empty) return
     the same words as a manifest warning."""
     with store.cursor() as cur:
-        known = log.judged_pairs_per_dataset(cur)
+        per_dataset = log.judged_pairs_per_dataset(cur)
     funnel = replace(
         funnel,
         datasets=options.datasets,
-        known_datasets=known,
+        known_datasets={name: judged for name, (judged, _) in per_dataset.items()},
+        undone_per_dataset={name: undone for name, (_, undone) in per_dataset.items()},
         judgments_in_force=summary["pair_judgments_in_force"],
         pairs_all_undone=summary["pairs_with_every_judgment_undone"],
     )

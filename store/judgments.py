@@ -237,13 +237,23 @@ def annotator_counts(cur: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]
     return result
 
 
-def judged_pairs_per_dataset(cur: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Every dataset of the store, with how many of its pairs have a judgment in force."""
+def judged_pairs_per_dataset(cur: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:
+    """Every dataset of the store: how many of its pairs have a judgment in force, and how many
+    were judged but have every judgment undone."""
     rows = cur.execute(
-        "SELECT i.dataset, count(DISTINCT j.pair_id) FROM items i "
-        "LEFT JOIN current_pair_judgments j ON j.item_id = i.id GROUP BY i.dataset"
+        """
+        WITH in_force AS MATERIALIZED (SELECT DISTINCT item_id, pair_id FROM current_pair_judgments),
+        undone AS (
+            SELECT DISTINCT item_id, pair_id FROM judgments
+            WHERE kind = 'pair' AND pair_id NOT IN (SELECT pair_id FROM in_force)
+        )
+        SELECT i.dataset,
+               (SELECT count(*) FROM in_force f JOIN items x ON x.id = f.item_id WHERE x.dataset = i.dataset),
+               (SELECT count(*) FROM undone u JOIN items x ON x.id = u.item_id WHERE x.dataset = i.dataset)
+        FROM (SELECT DISTINCT dataset FROM items) i
+        """
     ).fetchall()
-    return {dataset: int(pairs) for dataset, pairs in rows}
+    return {dataset: (int(judged), int(undone)) for dataset, judged, undone in rows}
 
 
 def judgments_in_force_table(cur: duckdb.DuckDBPyConnection, datasets: tuple[str, ...] = ()) -> pa.Table:

@@ -737,3 +737,101 @@ def test_an_export_the_store_cannot_record_leaves_no_files(
     with judged_store.cursor() as cur:
         for table in ("exports", "eval_registry", "export_training_items"):
             assert cur.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
+
+
+def _word_tokenizer(folder: Path) -> Path:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    core = Tokenizer(models.WordLevel(vocab={"[UNK]": 0}, unk_token="[UNK]"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    core.save(str(folder / "tokenizer.json"))
+    return folder / "tokenizer.json"
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        (
+            "every pair skipped",
+            "all 3 judged pair(s) were skipped: tie 1, both_bad 1, annotators_disagree 1 (a tie holds no "
+            "preference to train on; a pair judged both bad holds none either; a split vote needs another "
+            "annotator's judgment to decide it)",
+        ),
+        ("too long", "all 2 record(s) are longer than --max-tokens 1: raise --max-tokens"),
+        ("eval split took all", "the eval split took all 2 record(s)"),
+        (
+            "a dataset without judgments",
+            "no pair of dataset(s) 'other' has a judgment in force (datasets: 'golden' (5 judged pair(s)), "
+            "'other' (0 judged pair(s)))",
+        ),
+        (
+            "every judgment undone",
+            "every judgment of dataset(s) 'u' was undone (1 pair(s) judged, then undone)",
+        ),
+    ],
+)
+def test_an_empty_export_says_which_stage_emptied_it(
+    judged_store: Store, tmp_path: Path, case: str, message: str
+) -> None:
+    options = ExportOptions()
+    if case == "every pair skipped":  # only the tie, both-bad and split-vote items
+        options = ExportOptions(datasets=("three",))
+        keep = [r for r in RECORDS if r["id"] in ("tie", "bad", "split")]
+        import_files(judged_store, [write_jsonl(tmp_path / "three.jsonl", keep)], dataset="three")
+        with judged_store.cursor() as cur:
+            rows = cur.execute(
+                "SELECT i.source_id, p.id, p.response_a_id, p.response_b_id FROM pairs p "
+                "JOIN items i ON i.id = p.item_id WHERE i.dataset = 'three'"
+            ).fetchall()
+        votes = {
+            "tie": [("ana", "tie")],
+            "bad": [("ana", "both_bad")],
+            "split": [("ana", "left"), ("bob", "right")],
+        }
+        for source, pair_id, a, b in rows:
+            for annotator, verdict in votes[source]:
+                record_pair_judgment(
+                    judged_store,
+                    judgment_id=f"judgment-{source}-{annotator}",
+                    annotator=annotator,
+                    pair_id=pair_id,
+                    left_id=a,
+                    right_id=b,
+                    verdict=verdict,
+                    now=utc_now,
+                )
+    elif case == "too long":
+        options = ExportOptions(max_tokens=1, tokenizer=_word_tokenizer(tmp_path))
+    elif case == "eval split took all":  # two decided items, each its own cluster: 0.9 takes both
+        options = ExportOptions(eval_fraction=0.9)
+    elif case == "a dataset without judgments":
+        import_files(judged_store, [write_jsonl(tmp_path / "other.jsonl", [RECORDS[0]])], dataset="other")
+        options = ExportOptions(datasets=("other",))
+    else:
+        import_files(judged_store, [write_jsonl(tmp_path / "u.jsonl", [RECORDS[1]])], dataset="u")
+        with judged_store.cursor() as cur:
+            pair_id, a, b = cur.execute(
+                "SELECT p.id, p.response_a_id, p.response_b_id FROM pairs p JOIN items i ON i.id = p.item_id "
+                "WHERE i.dataset = 'u'"
+            ).fetchone()
+        record_pair_judgment(
+            judged_store,
+            judgment_id="judgment-u-dan",
+            annotator="dan",
+            pair_id=pair_id,
+            left_id=a,
+            right_id=b,
+            verdict="left",
+            now=utc_now,
+        )
+        undo_last(judged_store, annotator="dan", undo_id="undo-u-dan", now=utc_now)
+        options = ExportOptions(datasets=("u",))
+    with judged_store.cursor() as cur:
+        before = cur.execute("SELECT count(*) FROM exports").fetchone()
+    with pytest.raises(ExportError) as refused:
+        run_export(judged_store, tmp_path / "out", kind="dpo", target="trl", options=options, now=utc_now)
+    assert message in str(refused.value)
+    assert str(refused.value).endswith("Nothing was written; --allow-empty writes it anyway")
+    assert not (tmp_path / "out").exists()
+    with judged_store.cursor() as cur:
+        assert cur.execute("SELECT count(*) FROM exports").fetchone() == before

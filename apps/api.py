@@ -25,6 +25,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from apps.api_models import (
     ErrorOut,
+    EvalSetOut,
+    EvalSetRemovedOut,
     EventsOut,
     ExportIn,
     ExportOut,
@@ -39,12 +41,14 @@ from apps.api_models import (
     TokenOut,
     UndoIn,
 )
+from exports import eval_registry
 from exports.run import ExportOptions, run_export
 from labeling import tokens
 from labeling.desk import Desk, ShownPair
 from labeling.errors import (
     IdempotencyConflict,
     ImportRejected,
+    NoSuchEvalSet,
     NoSuchUser,
     NothingToUndo,
     PrefdeskError,
@@ -52,7 +56,7 @@ from labeling.errors import (
     UserExists,
 )
 from labeling.ingest import import_records, utc_now
-from labeling.models import PairJudgment, User, UserRole
+from labeling.models import EvalSet, ExportRef, PairJudgment, User, UserRole
 from labeling.stats import desk_stats
 from store.errors import StoreError, StoreWriteError
 from store.tokens import StoredToken
@@ -81,7 +85,7 @@ def _status_of(exc: PrefdeskError) -> int:
     """The HTTP status for a domain error: conflicts with the stored state are 409."""
     if isinstance(exc, StaleShowing | IdempotencyConflict | NothingToUndo | UserExists):
         return 409
-    if isinstance(exc, NoSuchUser | tokens.NoSuchToken):
+    if isinstance(exc, NoSuchUser | tokens.NoSuchToken | NoSuchEvalSet):
         return 404
     return 422  # ImportRejected, JudgmentError, BadUserInput, ExportError: the input was refused
 
@@ -177,6 +181,20 @@ def _token_out(info: StoredToken) -> dict[str, Any]:
         "label": info.label,
         "created_at": info.created_at,
         "revoked_at": info.revoked_at,
+    }
+
+
+def _eval_set_out(eval_set: EvalSet) -> dict[str, Any]:
+    return {**_export_ref_out(eval_set.export), "items": eval_set.items, "removed_at": eval_set.removed_at}
+
+
+def _export_ref_out(export: ExportRef) -> dict[str, Any]:
+    return {
+        "export_id": export.id,
+        "kind": export.kind,
+        "target": export.target,
+        "out_dir": export.out_dir,
+        "created_at": export.created_at,
     }
 
 
@@ -359,6 +377,40 @@ def build_api(desk: Desk, exports_dir: Path, now: Callable[[], datetime] = utc_n
         if not path.is_file():
             raise ApiError(404, f"no file {name!r} in export {folder!r}")
         return FileResponse(path, filename=name)
+
+    @app.get(f"{PREFIX}/eval-sets", response_model=list[EvalSetOut], responses=_ERRORS, tags=["admin"])
+    def eval_sets(_: Admin) -> list[dict[str, Any]]:
+        """Every eval set (an `evals` export, or a training export's eval split), oldest first:
+        the items training exports keep out while it is in force. Removed ones say when."""
+        return [_eval_set_out(eval_set) for eval_set in eval_registry.list_eval_sets(store)]
+
+    @app.get(
+        f"{PREFIX}/eval-sets/{{export_id}}/items",
+        response_model=list[str],
+        responses={**_ERRORS, 404: {"model": ErrorOut, "description": "no such eval set"}},
+        tags=["admin"],
+    )
+    def eval_set_items(export_id: str, _: Admin) -> list[str]:
+        """The item ids an eval set registered (`export_id`: the id, or a unique start of it)."""
+        eval_set = eval_registry.find_eval_set(store, export_id)
+        return eval_registry.eval_set_items(store, eval_set.export.id)
+
+    @app.delete(
+        f"{PREFIX}/eval-sets/{{export_id}}",
+        response_model=EvalSetRemovedOut,
+        responses={**_ERRORS, 404: {"model": ErrorOut, "description": "no such eval set"}},
+        tags=["admin"],
+    )
+    def remove_eval_set(export_id: str, _: Admin) -> dict[str, Any]:
+        """Undo an eval set's registrations: its items may be trained on again, unless another
+        eval set in force holds them. The removal is recorded; the export's files stay."""
+        removal = eval_registry.remove_eval_set(store, export_id, now=now)
+        removed = eval_registry.find_eval_set(store, removal.eval_set.export.id)
+        return {
+            "eval_set": _eval_set_out(removed),
+            "freed": removal.freed,
+            "still_held": [{**_export_ref_out(e), "items": n} for e, n in removal.still_held],
+        }
 
     @app.post(
         f"{PREFIX}/tokens",

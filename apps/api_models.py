@@ -153,17 +153,26 @@ class ImportOut(BaseModel):
 
 
 class ExportIn(Strict):
-    kind: Literal["dpo", "sft", "kto", "reward", "evals"]
-    target: Literal["trl", "openai", "openai-evals", "oaieval", "promptfoo"]
+    kind: Literal["dpo", "sft", "kto", "reward", "evals", "judgments"]
+    target: Literal["trl", "openai", "openai-evals", "oaieval", "promptfoo", "csv", "parquet", "jsonl"]
     datasets: list[str] = Field(default_factory=list, max_length=100)
     aggregate: Literal[AGGREGATIONS] = "majority"  # type: ignore[valid-type]
     min_agreement: float = Field(default=0.0, ge=0.0, le=1.0)
     ties: Literal[TIE_POLICIES] = "drop"  # type: ignore[valid-type]
     both_bad: Literal[BOTH_BAD_POLICIES] = "drop"  # type: ignore[valid-type]
     pairs: Literal[PAIR_MODES] = "all"  # type: ignore[valid-type]
-    eval_fraction: float = Field(default=0.0, ge=0.0, lt=1.0)
+    eval_fraction: float = Field(
+        default=0.0,
+        ge=0.0,
+        lt=1.0,
+        description="share of records for an eval split; for `evals`, the share of judged items to sample",
+    )
+    all_items: bool = Field(default=False, description="`evals`: every judged item is the eval set")
     seed: int = Field(default=0, ge=0, le=2**31)
     allow_eval_overlap: bool = False
+    allow_empty: bool = Field(
+        default=False, description="write the export even if it holds no records (refused otherwise)"
+    )
     standard: bool = False
     prompt_completion: bool = False
     parquet: bool = False
@@ -176,6 +185,31 @@ class ExportOut(BaseModel):
     records: int
     files: dict[str, str] = Field(description="each written file's download path")
     manifest: dict[str, Any]
+
+
+class ExportRefOut(BaseModel):
+    export_id: str
+    kind: str
+    target: str
+    out_dir: str = Field(description="the export's folder on the server")
+    created_at: Timestamp
+
+
+class EvalSetOut(ExportRefOut):
+    items: int = Field(description="how many items this export registered as eval items")
+    removed_at: Timestamp | None = Field(
+        description="when its registrations were undone; null while in force"
+    )
+
+
+class HeldOut(ExportRefOut):
+    items: int
+
+
+class EvalSetRemovedOut(BaseModel):
+    eval_set: EvalSetOut
+    freed: int = Field(description="items no eval set in force holds any more: free for training")
+    still_held: list[HeldOut] = Field(description="other eval sets in force that hold some of its items")
 
 
 class TokenIn(Strict):

@@ -157,11 +157,12 @@ def _token_revoke(chosen: cli_settings.TokenRevokeSettings, ctx: Context) -> int
     return 0
 
 
-def _print_preview(ctx: Context, chosen: cli_settings.ExportSettings, manifest: dict[str, Any]) -> None:
+def _print_preview(
+    ctx: Context, chosen: cli_settings.ExportSettings, manifest: dict[str, Any], template: str
+) -> None:
     """The first records as the trainer will see them, through the given chat template."""
     from exports import preview, write
 
-    template = preview.load_template(chosen.chat_template, chosen.tokenizer)
     first_file = chosen.out / next(iter(manifest["files"].values()))
     for number, record in enumerate(write.read_jsonl_head(first_file, chosen.preview), start=1):
         for label, text in preview.render_record(record, template):
@@ -169,34 +170,138 @@ def _print_preview(ctx: Context, chosen: cli_settings.ExportSettings, manifest: 
             print(text, end="" if text.endswith("\n") else "\n", file=ctx.out)
 
 
+def _preview_template(chosen: cli_settings.ExportSettings) -> str | None:
+    """The chat template --preview renders with, checked before anything is written."""
+    from exports import preview
+    from labeling.errors import ExportError
+
+    if not chosen.preview or chosen.options.parquet or chosen.options.yaml:
+        return None
+    if chosen.kind == "judgments":
+        raise ExportError("--preview shows training and eval records; a judgments table has none")
+    if chosen.options.standard:
+        raise ExportError("--preview renders conversational records; --standard writes plain text")
+    return preview.load_template(chosen.chat_template, chosen.tokenizer)
+
+
+def _exports_named(exports: list[dict[str, Any]]) -> str:
+    from labeling.models import ExportRef
+
+    return "; ".join(f"{ExportRef.from_dict(e).describe()}: {e['items']} item(s)" for e in exports)
+
+
+def _print_registry_effects(ctx: Context, manifest: dict[str, Any]) -> None:
+    """What an export kept out because of eval sets, and what it registered as eval items."""
+    split = manifest["split"]
+    if split.get("records_excluded_as_eval_items"):
+        ctx.say(
+            f"  kept out {split['records_excluded_as_eval_items']} record(s) of "
+            f"{split['items_excluded_as_eval_items']} item(s) held as eval items by eval set(s) "
+            f"{_exports_named(split['excluded_by_eval_sets'])}"
+        )
+    registration = manifest.get("eval_registry")
+    if registration:
+        already = registration["already_registered"]
+        by = f" by {_exports_named(registration['already_registered_by'])}" if already else ""
+        ctx.say(
+            f"  registered {registration['items_registered']} eval item(s) as eval set "
+            f"{manifest['export_id'][:8]}: {registration['new']} new, {already} already registered{by}"
+        )
+        trained = registration["in_earlier_training_exports"]
+        if trained:
+            ctx.say(
+                f"  {trained} of them were in earlier training exports: "
+                f"{_exports_named(registration['training_exports'])}"
+            )
+        else:
+            ctx.say("  none of them is in an earlier training export")
+
+
 def _export(chosen: cli_settings.ExportSettings, ctx: Context) -> int:
     from exports.run import run_export
     from labeling.clock import utc_now
+    from labeling.errors import ExportError
 
+    template = _preview_template(chosen)  # a flag that cannot work is refused before writing
     manifest = run_export(
         ctx.store, chosen.out, kind=chosen.kind, target=chosen.target, options=chosen.options, now=utc_now
     )
-    skipped = ", ".join(f"{k} {v}" for k, v in manifest["skipped"].items())
-    split = manifest["split"]
-    sizes = {"train": split.get("train_records"), "eval": split.get("eval_records")}
-    written = ", ".join(
-        str(chosen.out / name) + (f" ({sizes[part]})" if sizes.get(part) is not None else "")
-        for part, name in manifest["files"].items()
-    )
-    ctx.say(f"wrote {manifest['records']} record(s) to {written}")
-    ctx.say(f"  skipped pairs: {skipped}; manifest: {chosen.out / 'manifest.json'}")
-    if manifest["limits"].get("over_max_tokens"):
-        limits = manifest["limits"]
-        ctx.say(f"  dropped {limits['over_max_tokens']} record(s) over {limits['max_tokens']} tokens")
-    excluded = manifest["split"]["records_excluded_as_eval_items"]
-    if excluded:
-        ctx.say(f"  kept out {excluded} record(s) of items that earlier exports put in an eval split")
-    if chosen.preview and (chosen.options.parquet or chosen.options.yaml):
+    if chosen.kind == "judgments":
+        written = chosen.out / next(iter(manifest["files"].values()))
+        ctx.say(f"wrote {manifest['records']} judgment(s) in force to {written}")
+        ctx.say(f"  manifest: {chosen.out / 'manifest.json'}")
+    else:
+        skipped = ", ".join(f"{k} {v}" for k, v in manifest["skipped"].items())
+        split = manifest["split"]
+        sizes = {"train": split.get("train_records"), "eval": split.get("eval_records")}
+        several = len(manifest["files"]) > 1
+        written_files = ", ".join(
+            str(chosen.out / name) + (f" ({sizes[part]})" if several and sizes.get(part) is not None else "")
+            for part, name in manifest["files"].items()
+        )
+        ctx.say(f"wrote {manifest['records']} record(s) to {written_files}")
+        ctx.say(f"  skipped pairs: {skipped}; manifest: {chosen.out / 'manifest.json'}")
+        if manifest["limits"].get("over_max_tokens"):
+            limits = manifest["limits"]
+            ctx.say(f"  dropped {limits['over_max_tokens']} record(s) over {limits['max_tokens']} tokens")
+        _print_registry_effects(ctx, manifest)
+    if chosen.preview and template is None:
         ctx.warn("(previews read JSONL: export without --parquet/--yaml to preview)")
-    elif chosen.preview:
-        _print_preview(ctx, chosen, manifest)
+    elif template is not None:
+        try:
+            _print_preview(ctx, chosen, manifest, template)
+        except ExportError as exc:  # the export is written and recorded: say so, don't fail it
+            ctx.warn(f"warning: the preview failed ({exc}); the export itself was written")
     for warning in manifest["warnings"]:
         ctx.warn(f"warning: {warning}")
+    return 0
+
+
+def _evals_registry_list(chosen: cli_settings.EvalRegistryListSettings, ctx: Context) -> int:
+    from exports import eval_registry
+
+    sets = eval_registry.list_eval_sets(ctx.store)
+    if not sets:
+        ctx.say(
+            "no eval sets: `prefdesk export evals ...` registers one, and so does a training export's "
+            "eval split (--eval-fraction)"
+        )
+        return 0
+    for eval_set in sets:
+        export = eval_set.export
+        state = f"removed {eval_set.removed_at:%Y-%m-%d %H:%M}" if eval_set.removed_at else "in force"
+        ctx.say(
+            f"{export.short_id}\t{export.kind}/{export.target}\t{export.created_at:%Y-%m-%d %H:%M}\t"
+            f"{eval_set.items} item(s)\t{state}\t{export.out_dir}"
+        )
+        if chosen.items:
+            for item_id in eval_registry.eval_set_items(ctx.store, export.id):
+                ctx.say(f"  {item_id}")
+    in_force = [s for s in sets if s.removed_at is None]
+    ctx.say(
+        f"{eval_registry.registered_item_count(ctx.store)} item(s) kept out of training by "
+        f"{len(in_force)} eval set(s) in force"
+    )
+    return 0
+
+
+def _evals_registry_remove(chosen: cli_settings.EvalRegistryRemoveSettings, ctx: Context) -> int:
+    from exports import eval_registry
+    from labeling.ingest import utc_now
+
+    removal = eval_registry.remove_eval_set(ctx.store, chosen.export_id, now=utc_now)
+    export = removal.eval_set.export
+    ctx.say(
+        f"removed eval set {export.describe()}: {removal.freed} of its {removal.eval_set.items} item(s) "
+        "may be trained on again"
+    )
+    if removal.still_held_items:
+        held = "; ".join(f"{e.describe()}: {n} item(s)" for e, n in removal.still_held)
+        ctx.say(f"  {removal.still_held_items} item(s) stay eval items, held by other eval set(s): {held}")
+    ctx.say(
+        f"  its files in {export.out_dir} are unchanged; the removal is recorded "
+        "(`prefdesk evals registry list` shows the set as removed)"
+    )
     return 0
 
 
@@ -245,6 +350,8 @@ HANDLERS: dict[type, Handler] = {
     cli_settings.TokenListSettings: _token_list,
     cli_settings.TokenRevokeSettings: _token_revoke,
     cli_settings.ExportSettings: _export,
+    cli_settings.EvalRegistryListSettings: _evals_registry_list,
+    cli_settings.EvalRegistryRemoveSettings: _evals_registry_remove,
     cli_settings.BackupSettings: _backup,
     cli_settings.StatsSettings: _stats,
 }
@@ -261,6 +368,7 @@ READ_ONLY = (
     cli_settings.UserListSettings,
     cli_settings.TokenListSettings,
     cli_settings.DatasetListSettings,
+    cli_settings.EvalRegistryListSettings,
 )
 
 

@@ -116,6 +116,18 @@ class ExportSettings:
 
 
 @dataclass(frozen=True)
+class EvalRegistryListSettings:
+    db: Path
+    items: bool  # also list each eval set's item ids
+
+
+@dataclass(frozen=True)
+class EvalRegistryRemoveSettings:
+    db: Path
+    export_id: str  # an eval set's export id, or a unique start of it
+
+
+@dataclass(frozen=True)
 class BackupSettings:
     db: Path
     out: Path
@@ -152,6 +164,8 @@ Settings = (
     | TokenRevokeSettings
     | ServeSettings
     | ExportSettings
+    | EvalRegistryListSettings
+    | EvalRegistryRemoveSettings
     | StatsSettings
     | BackupSettings
     | RestoreSettings
@@ -268,7 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--exports-dir", type=Path, help="where REST exports go (default: STORE_DIR/exports)")
 
-    export = commands.add_parser("export", help="write a training file from the judgments")
+    export = commands.add_parser(
+        "export", help="write a training file, an eval set or a table of the judgments"
+    )
     export.add_argument("kind", choices=tuple(KINDS))
     export.add_argument("--target", required=True, choices=sorted({t for ts in KINDS.values() for t in ts}))
     add_db(export)
@@ -288,7 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--pairs", default="all", choices=PAIR_MODES, help="3+ responses per prompt: which pairs to export"
     )
     export.add_argument(
-        "--eval-fraction", type=_fraction, default=0.0, help="share of records for an eval split (0-1)"
+        "--eval-fraction",
+        type=_fraction,
+        default=0.0,
+        help="share of records for an eval split (0-1); evals: the share of judged items to sample",
     )
     export.add_argument("--seed", type=int, default=0, help="seed of the train/eval split")
     export.add_argument(
@@ -298,7 +317,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="how near-duplicate prompts are found for splits (embeddings: the embeddings extra)",
     )
     export.add_argument(
+        "--all-items",
+        action="store_true",
+        help="evals: every judged item is the eval set (or choose a sample with --eval-fraction)",
+    )
+    export.add_argument(
         "--allow-eval-overlap", action="store_true", help="train on items that earlier exports put in eval"
+    )
+    export.add_argument(
+        "--allow-empty", action="store_true", help="write the export even if it holds no records"
     )
     export.add_argument("--max-tokens", type=int, help="drop (and count) records longer than this")
     export.add_argument(
@@ -317,6 +344,19 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="a local tokenizer.json (or its folder) for --max-tokens; default tiktoken",
     )
+
+    evals = commands.add_parser("evals", help="eval sets: the items training exports keep out")
+    evals_commands = evals.add_subparsers(dest="evals_command", required=True, metavar="WHAT")
+    eval_registry = evals_commands.add_parser("registry", help="the eval registry: list or undo eval sets")
+    registry_commands = eval_registry.add_subparsers(dest="registry_command", required=True, metavar="ACTION")
+    registry_list = registry_commands.add_parser("list", help="every eval set: id, export, date, items")
+    registry_list.add_argument("--items", action="store_true", help="also list each eval set's item ids")
+    add_db(registry_list)
+    registry_remove = registry_commands.add_parser(
+        "remove", help="undo an eval set's registrations (its items may be trained on again)"
+    )
+    registry_remove.add_argument("export_id", metavar="ID", help="the eval set's id (a unique start will do)")
+    add_db(registry_remove)
 
     stats = commands.add_parser("stats", help="counts of items, responses and judgments")
     add_db(stats)
@@ -392,6 +432,10 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
             args.chat_template,
             args.tokenizer,
         )
+    if args.command == "evals":
+        if args.registry_command == "remove":
+            return EvalRegistryRemoveSettings(args.db, args.export_id)
+        return EvalRegistryListSettings(args.db, args.items)
     if args.command == "backup":
         return BackupSettings(args.db, args.out)
     if args.command == "restore":

@@ -173,9 +173,11 @@ def main() -> None:
             manifest["records"],
         )
         overlap = ExportOptions(allow_eval_overlap=True)  # every kind exports every judged pair
+        per_kind = {"evals": ExportOptions(all_items=True), "judgments": ExportOptions()}
         for kind, targets in KINDS.items():
             for target in targets:
-                times, peak, manifest = measure(args.repeat, export(kind, target, overlap), remove_export)
+                options = per_kind.get(kind, overlap)
+                times, peak, manifest = measure(args.repeat, export(kind, target, options), remove_export)
                 record(f"export_{kind}_{target}", f"export {kind} {target}", times, peak, manifest["records"])
         store.close()
     results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)

@@ -21,7 +21,9 @@ KINDS: dict[str, tuple[str, ...]] = {
     "kto": ("trl",),
     "reward": ("trl",),
     "evals": ("openai-evals", "oaieval", "promptfoo"),
+    "judgments": ("csv", "parquet", "jsonl"),  # a table of the judgments in force, for analysis
 }
+TRAINING_KINDS = ("dpo", "sft", "kto", "reward")  # what a model is trained on: eval items kept out
 NEAR_DUPLICATE_METHODS = ("minhash", "embeddings")
 AGGREGATIONS = ("majority", "unanimous")
 BOTH_BAD_POLICIES = ("drop", "kto")
@@ -65,7 +67,9 @@ class ExportOptions:
     policy: SelectionPolicy = field(default_factory=SelectionPolicy)
     standard: bool = False  # dpo/trl: plain strings instead of messages
     prompt_completion: bool = False  # sft/trl: prompt + completion instead of messages
-    eval_fraction: float = 0.0  # share of records for an eval split, by whole clusters
+    eval_fraction: float = 0.0  # share of records for an eval split (evals: the sample), by whole clusters
+    all_items: bool = False  # evals: every judged item is the eval set (instead of --eval-fraction)
+    allow_empty: bool = False  # write an export with 0 records instead of refusing it
     seed: int = 0
     allow_eval_overlap: bool = False  # train on items registered as eval items by earlier exports
     near_duplicates: str = "minhash"  # or "embeddings" (the embeddings extra): also paraphrases

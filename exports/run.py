@@ -3,8 +3,11 @@
     manifest = run_export(store, Path("out"), kind="dpo", target="trl", now=utc_now)
     # out/dpo_trl.jsonl, out/manifest.json, out/README.md (a dataset card)
 
-select (exports/select.py) -> build records (trl.py, openai.py) -> check every record
-(checks.py) -> write atomically (write.py) -> record the export in the store.
+select (exports/select.py) -> build records (trl.py, openai.py) -> split, keeping registered
+eval items out (split.py, eval_registry.py) -> refuse an empty export (empty.py) -> check every
+record (checks.py) -> write atomically (write.py) -> record the export, the items of its
+training file and its eval items in the store. `kind="judgments"` writes a table instead
+(table.py).
 """
 
 from __future__ import annotations
@@ -12,14 +15,21 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from exports import checks, evals, openai, trl, write
-from exports.options import KINDS, NEAR_DUPLICATE_METHODS, ExportOptions  # noqa: F401  (re-exported)
+from exports import checks, eval_registry, evals, openai, table, trl, write
+from exports.empty import Funnel, why_empty
+from exports.options import (  # noqa: F401  (re-exported)
+    KINDS,
+    NEAR_DUPLICATE_METHODS,
+    TRAINING_KINDS,
+    ExportOptions,
+)
 from exports.select import (
     Selection,
     agreement_figures,
@@ -83,11 +93,56 @@ def _validate(kind: str, target: str, options: ExportOptions) -> None:
     if options.yaml and target != "promptfoo":
         raise ExportError("--yaml applies to evals --target promptfoo only")
     if options.parquet and target != "trl":
+        if kind == "judgments":
+            raise ExportError("a judgments table takes --target parquet, not --parquet")
         raise ExportError(f"--parquet applies to TRL targets; {target} takes JSONL")
-    if kind == "evals" and options.eval_fraction:
-        raise ExportError("an evals export is an eval set already: --eval-fraction does not apply")
     if options.policy.both_bad == "kto" and kind != "kto":
         raise ExportError("--both-bad kto applies to kto exports only (both answers become negatives)")
+    if options.all_items and kind != "evals":
+        raise ExportError("--all-items applies to evals exports only (an eval set of every judged item)")
+    if options.allow_eval_overlap and kind == "evals":
+        raise ExportError(
+            "--allow-eval-overlap applies to training exports: an eval set is never kept from its items"
+        )
+    if kind == "evals" and options.all_items and options.eval_fraction:
+        raise ExportError(
+            "--all-items and --eval-fraction choose an eval set's items two ways: give one of them"
+        )
+    if kind == "evals" and not (options.all_items or options.eval_fraction):
+        raise ExportError(
+            "an eval set needs its items chosen: --eval-fraction F registers a sample of F of the "
+            "judged items (whole clusters of same-group and near-duplicate prompts, drawn with --seed) "
+            "and leaves the rest free for training; --all-items registers every judged item, so that "
+            "no later training export can use any of them (until `prefdesk evals registry remove ID`)"
+        )
+    if kind == "judgments":
+        _validate_table(options)
+
+
+def _validate_table(options: ExportOptions) -> None:
+    """A judgments table is every judgment in force as it is: selection and format options would
+    be silently ignored, so they are refused."""
+    defaults = ExportOptions()
+    given = [
+        flag
+        for flag, name in (
+            ("--aggregate/--min-agreement/--ties/--both-bad/--pairs", "policy"),
+            ("--standard", "standard"),
+            ("--prompt-completion", "prompt_completion"),
+            ("--eval-fraction", "eval_fraction"),
+            ("--all-items", "all_items"),
+            ("--allow-eval-overlap", "allow_eval_overlap"),
+            ("--near-duplicates", "near_duplicates"),
+            ("--max-tokens", "max_tokens"),
+            ("--save-to-disk", "save_to_disk"),
+        )
+        if getattr(options, name) != getattr(defaults, name)
+    ]
+    if given:
+        raise ExportError(
+            f"a judgments table holds every judgment in force as it is: {', '.join(given)} do not apply "
+            "to it (only --dataset and --allow-empty do)"
+        )
 
 
 def _entries(
@@ -224,18 +279,23 @@ def run_export(
     options: ExportOptions | None = None,
     now: Callable[[], datetime],
 ) -> dict[str, Any]:
-    """Write DIR/{kind}_{target}.jsonl, manifest.json and README.md; return the manifest."""
+    """Write DIR/{kind}_{target}.jsonl, manifest.json and README.md; return the manifest.
+
+    Refused (ExportError, nothing written or recorded) when the flags contradict each other or
+    when the export would hold no records, unless `options.allow_empty`."""
     options = options or ExportOptions()
     _validate(kind, target, options)
+    if kind == "judgments":
+        return _export_judgments(store, out_dir, target=target, options=options, now=now)
     export_id = str(uuid.uuid4())
     with gc_paused():
         with store.cursor() as cur:
             summary = log.log_summary(cur)
             votes = log.pair_votes(cur, options.datasets)
             registered_items = (
-                set()
-                if options.allow_eval_overlap or kind == "evals"
-                else registry.registered_eval_items(cur)
+                registry.registered_eval_items(cur)
+                if kind in TRAINING_KINDS and not options.allow_eval_overlap
+                else set()
             )
         agreement = agreement_figures(votes)
         selection = select_preferences(votes, summary["pairs_with_every_judgment_undone"], options.policy)
@@ -243,9 +303,8 @@ def run_export(
         selection.examples = ranked_pairs(selection.examples, options.policy.pairs)
         entries, build, kind_counts = _entries(kind, target, selection, options)
         kept, limits = _limit_tokens(entries, options)
-        splits, split_summary = _split(kept, options, registered_items)
-        if kind == "evals":  # the whole file is an eval set
-            splits = {"eval": splits["train"]}
+        split = _split(kind, kept, options, registered_items)
+    splits = split.parts
     stem = f"{kind}_{target}"
     single, suffix = len(splits) == 1, "parquet" if options.parquet else "yaml" if options.yaml else "jsonl"
     files = {name: f"{stem}.{suffix}" if single else f"{stem}.{name}.{suffix}" for name in splits}
@@ -255,18 +314,26 @@ def run_export(
             f"OpenAI fine-tuning needs at least {OPENAI_MINIMUM_EXAMPLES} examples; "
             f"the training file has {len(splits['train'])}"
         )
+    kept_out = None
+    if split.excluded_records:
+        kept_out = eval_registry.kept_out(
+            store, split.excluded_records, len(split.excluded_items), split.excluded_items & registered_items
+        )
+        split.summary["excluded_by_eval_sets"] = kept_out.manifest()["eval_sets"]
+        warnings.append(kept_out.warning())
+    records = sum(len(entries) for entries in splits.values())
     manifest: dict[str, Any] = {
         "kind": kind,
         "target": target,
         "files": files,
-        "records": sum(len(entries) for entries in splits.values()),
+        "records": records,
         "pairs_judged": selection.pairs_judged,
         "skipped": selection.skipped,
         "agreement": agreement,
         "filters": {"datasets": list(options.datasets) or "all"},
         "selection": options.policy.describe(),
         "format": {"standard": options.standard, "prompt_completion": options.prompt_completion},
-        "split": split_summary,
+        "split": split.summary,
         "limits": limits,
         "counts": kind_counts,
         "judgments": summary,
@@ -274,29 +341,136 @@ def run_export(
         "export_id": export_id,
         "created_at": now().isoformat(timespec="seconds") + "Z",
         "prefdesk_version": version("prefdesk"),
+    }
+    eval_items = {entry.item_id for entry in splits.get("eval", [])}
+    if eval_items:  # an eval set, or an eval split: never to be trained on
+        registration = eval_registry.registration(store, eval_items)
+        manifest["eval_registry"] = registration.manifest()
+        warnings.extend(registration.warnings())
+    manifest["warnings"] = warnings
+    training = splits.get("train") if kind in TRAINING_KINDS else None
+    if records == 0 or training == []:
+        funnel = Funnel(
+            kind,
+            target,
+            pairs_judged=selection.pairs_judged,
+            skipped=selection.skipped,
+            policy=options.policy,
+            labelled_both_ways=kind_counts.get("responses_labelled_both_ways_dropped", 0),
+            candidates=len(entries),
+            max_tokens=options.max_tokens,
+            over_max_tokens=limits.get("over_max_tokens", 0),
+            kept_out=split.excluded_records,
+            kept_out_by=tuple(export for export, _ in kept_out.by) if kept_out else (),
+            eval_records=len(splits.get("eval", [])),
+        )
+        what = "0 records" if records == 0 else "an empty training file"
+        warnings.append(_refuse_empty(store, kind, target, options, funnel, summary, what))
+    # A failure part way (a broken record, a full disk, a store that cannot be written) removes
+    # what was written: a failed export leaves no files and no record.
+    with write.new_files(out_dir):
+        with gc_paused():
+            _write_data(kind, target, entries, build, splits, out_dir, files, options)
+        if options.save_to_disk:
+            manifest["saved_to_disk"] = str(write.save_to_disk(out_dir, files).relative_to(out_dir))
+        write.write_json(out_dir / "manifest.json", manifest)
+        write.write_dataset_card(out_dir, manifest)
+        with store.transaction() as cur:
+            if eval_items:
+                registry.register_eval_items(cur, eval_items, export_id=export_id, now=now())
+            if training:
+                registry.record_training_items(
+                    cur, (entry.item_id for entry in training), export_id=export_id
+                )
+            registry.record_export(
+                cur,
+                export_id=export_id,
+                kind=kind,
+                target=target,
+                out_dir=str(out_dir.resolve()),
+                manifest=manifest,
+                now=now(),
+            )
+    return manifest
+
+
+def _refuse_empty(
+    store: Store,
+    kind: str,
+    target: str,
+    options: ExportOptions,
+    funnel: Funnel,
+    summary: dict[str, Any],
+    what: str,
+) -> str:
+    """Raise ExportError saying why the export would hold `what`, or (with --allow-empty) return
+    the same words as a manifest warning."""
+    with store.cursor() as cur:
+        per_dataset = log.judged_pairs_per_dataset(cur)
+    funnel = replace(
+        funnel,
+        datasets=options.datasets,
+        known_datasets={name: judged for name, (judged, _) in per_dataset.items()},
+        undone_per_dataset={name: undone for name, (_, undone) in per_dataset.items()},
+        judgments_in_force=summary["pair_judgments_in_force"],
+        pairs_all_undone=summary["pairs_with_every_judgment_undone"],
+    )
+    reason = why_empty(funnel)
+    if not options.allow_empty:
+        raise ExportError(
+            f"{kind} {target} would write {what}: {reason}. Nothing was written; --allow-empty writes "
+            "it anyway"
+        )
+    return f"this export has {what} (written anyway, --allow-empty): {reason}"
+
+
+def _export_judgments(
+    store: Store, out_dir: Path, *, target: str, options: ExportOptions, now: Callable[[], datetime]
+) -> dict[str, Any]:
+    """DIR/judgments.{csv,parquet,jsonl}: one row per judgment in force (exports/table.py)."""
+    export_id = str(uuid.uuid4())
+    with store.cursor() as cur:
+        summary = log.log_summary(cur)
+        raw = log.judgments_in_force_table(cur, options.datasets)
+    rows = table.judgment_rows(raw, times_as_text=target != "parquet")
+    warnings = []
+    if rows.num_rows == 0:
+        funnel = Funnel("judgments", target)
+        warnings.append(_refuse_empty(store, "judgments", target, options, funnel, summary, "0 rows"))
+    name = table.FILE_NAMES[target]
+    manifest: dict[str, Any] = {
+        "kind": "judgments",
+        "target": target,
+        "files": {"judgments": name},
+        "records": rows.num_rows,
+        "columns": list(table.COLUMNS),
+        "filters": {"datasets": list(options.datasets) or "all"},
+        "judgments": summary,
+        "store": store.path,
+        "export_id": export_id,
+        "created_at": now().isoformat(timespec="seconds") + "Z",
+        "prefdesk_version": version("prefdesk"),
         "warnings": warnings,
     }
-    with gc_paused():
-        _write_data(kind, target, entries, build, splits, out_dir, files, options)
-    if options.save_to_disk:
-        manifest["saved_to_disk"] = str(write.save_to_disk(out_dir, files).relative_to(out_dir))
-    write.write_json(out_dir / "manifest.json", manifest)
-    write.write_dataset_card(out_dir, manifest)
-    with store.transaction() as cur:
-        eval_entries = splits.get("eval", [])
-        if eval_entries:  # an eval set, or an eval split: never to be trained on
-            registry.register_eval_items(
-                cur, (entry.item_id for entry in eval_entries), export_id=export_id, now=now()
+    writers = {
+        "csv": write.write_table_csv,
+        "parquet": write.write_table_parquet,
+        "jsonl": write.write_table_jsonl,
+    }
+    with write.new_files(out_dir):  # as run_export: a failure leaves no files and no record
+        writers[target](out_dir / name, rows)
+        write.write_json(out_dir / "manifest.json", manifest)
+        write.write_dataset_card(out_dir, manifest)
+        with store.transaction() as cur:
+            registry.record_export(
+                cur,
+                export_id=export_id,
+                kind="judgments",
+                target=target,
+                out_dir=str(out_dir.resolve()),
+                manifest=manifest,
+                now=now(),
             )
-        registry.record_export(
-            cur,
-            export_id=export_id,
-            kind=kind,
-            target=target,
-            out_dir=str(out_dir.resolve()),
-            manifest=manifest,
-            now=now(),
-        )
     return manifest
 
 
@@ -316,24 +490,35 @@ def _limit_tokens(built: list[Entry], options: ExportOptions) -> tuple[list[Entr
     }
 
 
-def _split(
-    built: list[Entry], options: ExportOptions, registered_items: set[str]
-) -> tuple[dict[str, list[Entry]], dict[str, Any]]:
-    """{"train": [...]} or {"train": [...], "eval": [...]}, and the manifest's account of it."""
+class Split(NamedTuple):
+    parts: dict[str, list[Entry]]  # {"train": ...}, {"train": ..., "eval": ...} or {"eval": ...}
+    summary: dict[str, Any]  # the manifest's account of it
+    excluded_items: frozenset[str] = frozenset()  # kept out: registered eval items and their clusters
+    excluded_records: int = 0
+
+
+def _split(kind: str, built: list[Entry], options: ExportOptions, registered_items: set[str]) -> Split:
+    """A training export: its training file, and an eval split with --eval-fraction; registered
+    eval items go to the eval split or out. An eval set: `_eval_set`."""
     summary: dict[str, Any] = {
         "eval_fraction": options.eval_fraction,
         "seed": options.seed,
         "near_duplicates": options.near_duplicates,
-        "allow_eval_overlap": options.allow_eval_overlap,
-        "registered_eval_items_known": len(registered_items),
     }
+    if kind == "evals":
+        return _eval_set(built, options, summary)
+    summary.update(
+        {
+            "allow_eval_overlap": options.allow_eval_overlap,
+            "registered_eval_items_known": len(registered_items),
+        }
+    )
     if options.eval_fraction == 0 and not (registered_items & {entry.item_id for entry in built}):
-        summary["records_excluded_as_eval_items"] = 0
-        return {"train": built}, summary
-    items = {entry.item_id: (entry.group_key, _user_text(entry.prompt)) for entry in built}
+        summary.update({"records_excluded_as_eval_items": 0, "items_excluded_as_eval_items": 0})
+        return Split({"train": built}, summary)
     per_item = Counter(entry.item_id for entry in built)
     plan = plan_split(
-        items,
+        _cluster_inputs(built),
         per_item,
         eval_fraction=options.eval_fraction,
         seed=options.seed,
@@ -341,12 +526,49 @@ def _split(
         near_duplicates=options.near_duplicates,
     )
     train = [e for e in built if e.item_id not in plan.eval_items and e.item_id not in plan.excluded_items]
-    summary["records_excluded_as_eval_items"] = sum(per_item[i] for i in plan.excluded_items)
+    excluded_records = sum(per_item[i] for i in plan.excluded_items)
+    summary["records_excluded_as_eval_items"] = excluded_records
+    summary["items_excluded_as_eval_items"] = len(plan.excluded_items)
     summary["clusters"] = plan.clusters
     if options.eval_fraction == 0:
-        return {"train": train}, summary
+        return Split({"train": train}, summary, plan.excluded_items, excluded_records)
     evaluation = [e for e in built if e.item_id in plan.eval_items]
     summary.update(
-        {"train_records": len(train), "eval_records": len(evaluation), "eval_items": len(plan.eval_items)}
+        {
+            "train_records": len(train),
+            "eval_records": len(evaluation),
+            "eval_items": len(plan.eval_items),
+            "registered_items_put_in_eval": len(plan.eval_items & registered_items),
+        }
     )
-    return {"train": train, "eval": evaluation}, summary
+    return Split({"train": train, "eval": evaluation}, summary)
+
+
+def _eval_set(built: list[Entry], options: ExportOptions, summary: dict[str, Any]) -> Split:
+    """Every item (--all-items), or a sample of whole clusters (--eval-fraction). The registry
+    does not steer the sample: the same seed over the same judgments gives the same eval set."""
+    if options.all_items:
+        summary.update({"all_items": True, "eval_records": len(built)})
+        return Split({"eval": built}, summary)
+    plan = plan_split(
+        _cluster_inputs(built),
+        Counter(entry.item_id for entry in built),
+        eval_fraction=options.eval_fraction,
+        seed=options.seed,
+        near_duplicates=options.near_duplicates,
+    )
+    sample = [e for e in built if e.item_id in plan.eval_items]
+    summary.update(
+        {
+            "clusters": plan.clusters,
+            "eval_records": len(sample),
+            "eval_items": len(plan.eval_items),
+            "records_not_in_the_sample": len(built) - len(sample),
+        }
+    )
+    return Split({"eval": sample}, summary)
+
+
+def _cluster_inputs(built: list[Entry]) -> dict[str, tuple[str, str]]:
+    """What split.py clusters items by: their group key and their user turns."""
+    return {entry.item_id: (entry.group_key, _user_text(entry.prompt)) for entry in built}

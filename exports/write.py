@@ -1,18 +1,26 @@
-"""The only place exports touch the disk: every file is written to a temp file and renamed."""
+"""The only place exports touch the disk: every file is written to a temp file and renamed.
+
+Files are created with mode 0666 and folders with 0777, less the umask, as any program's files
+are (a umask of 022 gives 0644 and 0755): an export is shared the way its owner shares files.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
+import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
 from labeling.errors import ExportError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 def prepare_dir(out_dir: Path) -> list[Path]:
@@ -28,6 +36,41 @@ def prepare_dir(out_dir: Path) -> list[Path]:
 
 
 @contextmanager
+def new_files(out_dir: Path) -> Iterator[None]:
+    """The output folder, made if missing, for a block that writes an export's files: if the block
+    raises, whatever it added (files, folders, the output folder itself) is removed again."""
+    existed = set(os.listdir(out_dir)) if out_dir.is_dir() else set()
+    created = prepare_dir(out_dir)
+    try:
+        yield
+    except BaseException:
+        for name in set(os.listdir(out_dir)) - existed:
+            path = out_dir / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        for folder in created:
+            with suppress(OSError):
+                folder.rmdir()
+        raise
+
+
+def _new_temp(folder: Path, name: str) -> tuple[BinaryIO, Path]:
+    """A new temp file in `folder` for `name`, open for writing. Created with os.open and mode
+    0666 so that the umask applies (tempfile.mkstemp makes 0600 files, and a rename keeps the
+    mode: every export would be private to its writer)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        path = folder / f".{name}.{secrets.token_hex(6)}.tmp"
+        try:
+            fd = os.open(path, flags, 0o666)
+        except FileExistsError:  # a name taken already: draw another
+            continue
+        return open(fd, "wb"), path  # noqa: SIM115 (the callers close it, then rename)
+
+
+@contextmanager
 def line_files(out_dir: Path, names: dict[str, str]) -> Iterator[dict[str, BinaryIO]]:
     """Temp files to stream lines into, one per split, renamed to `names` when the block ends.
 
@@ -40,9 +83,7 @@ def line_files(out_dir: Path, names: dict[str, str]) -> Iterator[dict[str, Binar
     temporary: dict[str, Path] = {}
     try:
         for split, name in names.items():
-            fd, temp_name = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.", suffix=".tmp")
-            temporary[split] = Path(temp_name)
-            handles[split] = open(fd, "wb")  # noqa: SIM115 (closed below, then renamed)
+            handles[split], temporary[split] = _new_temp(out_dir, name)
         yield handles
         for split, handle in handles.items():
             handle.flush()
@@ -62,22 +103,31 @@ def line_files(out_dir: Path, names: dict[str, str]) -> Iterator[dict[str, Binar
         raise
 
 
-def _atomic_write(path: Path, chunks: Iterable[bytes]) -> None:
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed below, then renamed)
-        "wb", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    )
+@contextmanager
+def _atomic(path: Path) -> Iterator[BinaryIO]:
+    """A handle to write `path` through: a temp file beside it, renamed into place when the block
+    ends, removed if it raises."""
+    temporary: Path | None = None
     try:
+        handle, temporary = _new_temp(path.parent, path.name)
         with handle:
-            handle.writelines(chunks)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(handle.name, path)
+        os.replace(temporary, path)
     except OSError as exc:
-        Path(handle.name).unlink(missing_ok=True)
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
         raise ExportError(f"could not write {path}: {exc.strerror or exc}") from exc
     except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
         raise
+
+
+def _atomic_write(path: Path, chunks: Iterable[bytes]) -> None:
+    with _atomic(path) as handle:
+        handle.writelines(chunks)
 
 
 def jsonl_line(record: dict[str, Any]) -> bytes:
@@ -122,6 +172,24 @@ Written by prefdesk {version} on {created_at} from the judgments in `{store}`.
 judgments read. Load with `datasets.load_dataset("<this folder>")`.
 """
 
+_TABLE_CARD = """---
+configs:
+- config_name: default
+  data_files:
+{data_files}
+---
+
+# The judgments in `{store}`
+
+Written by prefdesk {version} on {created_at}: {records} judgment(s) in force, one row each
+(undone judgments are left out; a judgment made again appears in its latest form only).
+
+Columns: {columns}.
+
+`manifest.json` beside this file has the filters and a hash of the judgments read. Load with
+`{load}` or `datasets.load_dataset("<this folder>")`.
+"""
+
 _TARGET_NAMES = {"trl": "Hugging Face TRL", "openai": "the OpenAI fine-tuning API"}
 
 
@@ -133,6 +201,23 @@ def write_dataset_card(out_dir: Path, manifest: dict[str, Any]) -> None:
         for split, name in manifest["files"].items()
         if not name.endswith(".yaml")  # a promptfoo YAML test list is not a dataset file
     )
+    if manifest["kind"] == "judgments":
+        name = next(iter(manifest["files"].values()))
+        table_card = _TABLE_CARD.format(
+            data_files=data_files,
+            store=manifest["store"],
+            version=manifest["prefdesk_version"],
+            created_at=manifest["created_at"],
+            records=manifest["records"],
+            columns=", ".join(f"`{column}`" for column in manifest["columns"]),
+            load={
+                "csv": f'pandas.read_csv("{name}")',
+                "parquet": f'pandas.read_parquet("{name}")',
+                "jsonl": f'pandas.read_json("{name}", lines=True)',
+            }[manifest["target"]],
+        )
+        _atomic_write(out_dir / "README.md", [table_card.encode("utf-8")])
+        return
     skipped = ", ".join(f"{reason} {count}" for reason, count in manifest["skipped"].items())
     selection = ", ".join(f"{k}={v}" for k, v in manifest["selection"].items() if k != "votes")
     card = _CARD.format(
@@ -174,15 +259,30 @@ def write_yaml_list(path: Path, records: list[dict[str, Any]]) -> None:
 def write_parquet(path: Path, records: list[dict[str, Any]]) -> None:
     """Records as one Parquet file (TRL records only: uniform message structs, no ragged keys)."""
     import pyarrow as pa
+
+    write_table_parquet(path, pa.Table.from_pylist(records))
+
+
+def write_table_parquet(path: Path, table: pa.Table) -> None:
     import pyarrow.parquet as pq
 
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        pq.write_table(pa.Table.from_pylist(records), temporary)
-        os.replace(temporary, path)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise ExportError(f"could not write {path}: {exc.strerror or exc}") from exc
+    with _atomic(path) as handle:
+        pq.write_table(table, handle)
+
+
+def write_table_csv(path: Path, table: pa.Table) -> None:
+    """A table as CSV with a header row; text with commas, quotes or newlines is quoted."""
+    import pyarrow.csv as pacsv
+
+    with _atomic(path) as handle:
+        pacsv.write_csv(table, handle)
+
+
+def write_table_jsonl(path: Path, table: pa.Table) -> None:
+    """A table as JSONL, one row per line, a batch of rows at a time (never all as dicts)."""
+    with _atomic(path) as handle:
+        for batch in table.to_batches(max_chunksize=65_536):
+            handle.writelines(map(jsonl_line, batch.to_pylist()))
 
 
 def save_to_disk(out_dir: Path, files: dict[str, str]) -> Path:

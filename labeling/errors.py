@@ -7,7 +7,8 @@ PrefdeskError
 │   ├── IdempotencyConflict   a client id was reused for a different judgment
 │   └── NothingToUndo         the annotator has no judgment left to undo
 ├── NoSuchUser / UserExists / BadUserInput
-└── ExportError           an export could not be written (nothing was left half-written)
+├── ExportError           an export could not be written (nothing was left half-written)
+└── NoSuchEvalSet         no eval set in the registry has that id (or the prefix is ambiguous)
 """
 
 from __future__ import annotations
@@ -78,4 +79,8 @@ class BadUserInput(PrefdeskError):
 
 
 class ExportError(PrefdeskError):
+    pass
+
+
+class NoSuchEvalSet(PrefdeskError):
     pass

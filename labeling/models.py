@@ -241,3 +241,53 @@ class Progress:
 class User:
     name: str
     role: UserRole
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRef:
+    """An export as the store recorded it: enough to name it to a person.
+
+    >>> from datetime import datetime
+    >>> made = datetime(2026, 11, 23, 4, 0)
+    >>> ExportRef("3f2a9c1e-0000", "evals", "promptfoo", "/out/evals", made).describe()
+    '3f2a9c1e (evals/promptfoo, /out/evals, 2026-11-23 04:00)'
+    """
+
+    id: str
+    kind: str
+    target: str
+    out_dir: str
+    created_at: datetime
+
+    @property
+    def short_id(self) -> str:
+        """The first 8 characters: what messages show; commands accept any unique prefix."""
+        return self.id[:8]
+
+    def describe(self) -> str:
+        made = f"{self.created_at:%Y-%m-%d %H:%M}"
+        return f"{self.short_id} ({self.kind}/{self.target}, {self.out_dir}, {made})"
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "export_id": self.id,
+            "kind": self.kind,
+            "target": self.target,
+            "out_dir": self.out_dir,
+            "created_at": self.created_at.isoformat(timespec="seconds") + "Z",
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExportRef:
+        """From to_dict's form (as a manifest holds it)."""
+        made = datetime.fromisoformat(data["created_at"].removesuffix("Z"))
+        return cls(data["export_id"], data["kind"], data["target"], data["out_dir"], made)
+
+
+@dataclass(frozen=True, slots=True)
+class EvalSet:
+    """An export's eval items in the registry (an eval set, or a training export's eval split)."""
+
+    export: ExportRef
+    items: int
+    removed_at: datetime | None = None  # when its registrations were undone; None while in force

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import duckdb
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 from labeling.models import JudgmentKind, PairJudgment, PairVerdict
 
@@ -232,3 +235,42 @@ def annotator_counts(cur: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]
     for annotator, verdict, n in rows:
         result.setdefault(annotator, {})[verdict] = int(n)
     return result
+
+
+def judged_pairs_per_dataset(cur: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:
+    """Every dataset of the store: how many of its pairs have a judgment in force, and how many
+    were judged but have every judgment undone."""
+    rows = cur.execute(
+        """
+        WITH in_force AS MATERIALIZED (SELECT DISTINCT item_id, pair_id FROM current_pair_judgments),
+        undone AS (
+            SELECT DISTINCT item_id, pair_id FROM judgments
+            WHERE kind = 'pair' AND pair_id NOT IN (SELECT pair_id FROM in_force)
+        )
+        SELECT i.dataset,
+               (SELECT count(*) FROM in_force f JOIN items x ON x.id = f.item_id WHERE x.dataset = i.dataset),
+               (SELECT count(*) FROM undone u JOIN items x ON x.id = u.item_id WHERE x.dataset = i.dataset)
+        FROM (SELECT DISTINCT dataset FROM items) i
+        """
+    ).fetchall()
+    return {dataset: (int(judged), int(undone)) for dataset, judged, undone in rows}
+
+
+def judgments_in_force_table(cur: duckdb.DuckDBPyConnection, datasets: tuple[str, ...] = ()) -> pa.Table:
+    """Every pair judgment in force (of the given datasets, if any), in the order they were made,
+    with the models of the responses shown on each side, as an Arrow table."""
+    return cur.execute(
+        """
+        SELECT j.id AS judgment_id, j.item_id, j.pair_id, i.dataset, j.annotator, j.verdict,
+               j.left_id AS left_response_id, rl.model AS left_model,
+               j.right_id AS right_response_id, rr.model AS right_model,
+               j.strength, j.rationale, j.shown_at, j.submitted_at
+        FROM current_pair_judgments j
+        JOIN items i ON i.id = j.item_id
+        JOIN responses rl ON rl.id = j.left_id
+        JOIN responses rr ON rr.id = j.right_id
+        WHERE len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], i.dataset)
+        ORDER BY j.seq
+        """,
+        [list(datasets), list(datasets)],
+    ).to_arrow_table()

@@ -77,6 +77,8 @@ READERS = (
     ("stats", "--json"),
     ("users", "list"),
     ("tokens", "list"),
+    ("datasets", "list"),
+    ("evals", "registry", "list"),
 )
 
 

@@ -169,3 +169,50 @@ def test_each_pair_carries_its_datasets_wording(rest_desk: RestDesk) -> None:
         )
         shown = ana.get("/pairs/next").json()["pair"]
     assert shown["wording"] == {**neutral, "question": "Which reply helps the customer?"}
+
+
+def test_eval_sets_through_the_api_empty_exports_refused_and_registrations_undone(
+    rest_desk: RestDesk,
+) -> None:
+    with rest_desk.client("ana") as ana:
+        for _ in range(3):
+            judge(ana, "left")
+    with rest_desk.client("root") as root:
+        unchosen = root.post("/exports", json={"kind": "evals", "target": "openai-evals"})
+        assert unchosen.status_code == 422
+        assert unchosen.json()["error"].startswith("an eval set needs its items chosen: --eval-fraction F")
+        made = root.post("/exports", json={"kind": "evals", "target": "openai-evals", "all_items": True})
+        assert made.status_code == 201, made.text
+        eval_set = made.json()
+        assert eval_set["records"] == 3 and eval_set["manifest"]["eval_registry"]["new"] == 3
+        listed = root.get("/eval-sets").json()
+        assert [(s["export_id"], s["items"], s["removed_at"]) for s in listed] == [
+            (eval_set["export_id"], 3, None)
+        ]
+        items = root.get(f"/eval-sets/{eval_set['export_id'][:8]}/items").json()
+        assert len(items) == 3 and all(item_id.startswith("support/") for item_id in items)
+
+        refused = root.post("/exports", json={"kind": "dpo", "target": "trl"})
+        assert refused.status_code == 422
+        assert refused.json()["error"].startswith(
+            "dpo trl would write 0 records: all 3 record(s) are of items kept out as eval items, registered by "
+            f"eval set(s) {eval_set['export_id'][:8]} (evals/openai-evals, "
+        )
+        empty = root.post("/exports", json={"kind": "dpo", "target": "trl", "allow_empty": True})
+        assert empty.status_code == 201 and empty.json()["records"] == 0
+        assert empty.json()["manifest"]["warnings"][-1].startswith(
+            "this export has 0 records (written anyway"
+        )
+
+        removed = root.delete(f"/eval-sets/{eval_set['export_id'][:8]}")
+        assert removed.status_code == 200, removed.text
+        assert removed.json()["freed"] == 3 and removed.json()["still_held"] == []
+        assert removed.json()["eval_set"]["removed_at"] is not None
+        assert root.delete(f"/eval-sets/{eval_set['export_id']}").status_code == 422  # removed already
+        assert root.delete("/eval-sets/ffffffff").status_code == 404
+        trained = root.post("/exports", json={"kind": "dpo", "target": "trl"})
+        assert trained.status_code == 201 and trained.json()["records"] == 3
+        table = root.post("/exports", json={"kind": "judgments", "target": "csv"})
+        assert table.status_code == 201 and table.json()["records"] == 3
+    with rest_desk.client("ana") as ana:
+        assert ana.get("/eval-sets").status_code == 403

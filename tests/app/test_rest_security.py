@@ -123,8 +123,13 @@ def test_injection_shaped_input_is_stored_and_matched_as_data(rest_desk: RestDes
             assert root.get("/judgments", params={"annotator": text}).json()["events"] == []
             assert root.delete(f"/tokens/{text}").status_code == 404
             assert root.post("/tokens", json={"user": text}).status_code == 404
-            empty = root.post("/exports", json={"kind": "dpo", "target": "trl", "datasets": [text]})
-            assert empty.status_code == 201 and empty.json()["records"] == 0  # no such dataset
+            refused = root.post("/exports", json={"kind": "dpo", "target": "trl", "datasets": [text]})
+            assert refused.status_code == 422  # no such dataset: nothing to export
+            assert f"--dataset {text!r} matches no dataset in the store" in refused.json()["error"]
+            body = {"kind": "dpo", "target": "trl", "datasets": [text], "allow_empty": True}
+            empty = root.post("/exports", json=body)
+            assert empty.status_code == 201 and empty.json()["records"] == 0
+            assert root.delete(f"/eval-sets/{text}").status_code == 404
             assert root.get(f"/exports/{text}/x.jsonl").status_code == 404
         records = [
             {

@@ -258,6 +258,29 @@ def test_load_dataset_gives_train_and_eval_splits_that_share_no_prompt(tmp_path:
     assert not prompts["train"] & prompts["eval"]
 
 
+def test_an_eval_sample_and_the_judgments_table_load_with_load_dataset(tmp_path: Path) -> None:
+    store = judged_demo_store(("ana", "bob"), seed=2)
+    with store.cursor() as cur:
+        (in_force,) = cur.execute("SELECT count(*) FROM current_pair_judgments").fetchone()
+    sample = run_export(
+        store,
+        tmp_path / "evals",
+        kind="evals",
+        target="openai-evals",
+        options=ExportOptions(eval_fraction=0.3, seed=1),
+        now=utc_now,
+    )
+    for target in ("csv", "parquet", "jsonl"):
+        run_export(store, tmp_path / target, kind="judgments", target=target, now=utc_now)
+    store.close()
+    datasets.disable_caching()
+    evals = datasets.load_dataset(str(tmp_path / "evals"))
+    assert list(evals) == ["eval"] and len(evals["eval"]) == sample["records"] > 0
+    for target in ("csv", "parquet", "jsonl"):
+        table = datasets.load_dataset(str(tmp_path / target))
+        assert list(table) == ["judgments"] and len(table["judgments"]) == in_force
+
+
 def test_save_to_disk_round_trips(exported: dict[str, Path], tmp_path: Path) -> None:
     store = judged_demo_store(("ana",), seed=1)
     options = ExportOptions(parquet=True, save_to_disk=True, eval_fraction=0.2, seed=1)

@@ -37,9 +37,12 @@ def export_everything(db: Path, out: Path) -> dict[str, bytes]:
         for kind, targets in KINDS.items():
             for target in targets:
                 folder = out / f"{kind}-{target}"
-                options = ExportOptions(
-                    allow_eval_overlap=True, eval_fraction=0.0 if kind == "evals" else 0.3, seed=4
-                )
+                if kind == "judgments":  # the table as it is: no selection options apply
+                    options = ExportOptions()
+                elif kind == "evals":
+                    options = ExportOptions(all_items=True)
+                else:
+                    options = ExportOptions(allow_eval_overlap=True, eval_fraction=0.3, seed=4)
                 manifest = run_export(store, folder, kind=kind, target=target, options=options, now=utc_now)
                 files |= {
                     f"{kind}-{target}/{name}": (folder / name).read_bytes()

@@ -94,18 +94,27 @@ def test_a_short_password_is_refused(
     assert code == 1 and "at least 8 characters" in err
 
 
-def test_export_writes_the_file_and_says_what_was_skipped(
+def test_an_export_of_nothing_is_refused_unless_allowed(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, data: Path
 ) -> None:
     db = str(tmp_path / "s.duckdb")
     run(capsys, "import", str(data), "--db", db)
-    code, out, err = run(
-        capsys, "export", "dpo", "--target", "openai", "--db", db, "--out", str(tmp_path / "out")
+    export = ("export", "dpo", "--target", "openai", "--db", db, "--out", str(tmp_path / "out"))
+    code, out, err = run(capsys, *export)
+    assert code == 1 and out == ""
+    assert err == (
+        "error: dpo openai would write 0 records: no pair has been judged yet: judge some first "
+        "(`prefdesk serve`). Nothing was written; --allow-empty writes it anyway\n"
     )
+    assert not (tmp_path / "out").exists()
+    code, out, err = run(capsys, *export, "--allow-empty")
     assert code == 0
     assert "wrote 0 record(s)" in out and "skipped pairs: tie 0" in out
     assert "at least 10 examples" in err
-    assert (tmp_path / "out" / "dpo_openai.jsonl").exists()
+    assert (
+        "warning: this export has 0 records (written anyway, --allow-empty): no pair has been judged" in err
+    )
+    assert (tmp_path / "out" / "dpo_openai.jsonl").read_text() == ""
 
 
 def test_bad_flags_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -192,6 +201,18 @@ def test_export_with_a_split_and_a_preview(capsys: pytest.CaptureFixture[str], t
         "1",
     )
     assert code == 1 and "--preview needs a chat template" in err
+    assert not (tmp_path / "p").exists()  # refused before anything was written
+    code, _, err = run(
+        capsys,
+        *("export", "dpo", "--target", "trl", "--standard", "--db", str(db), "--out", str(tmp_path / "s")),
+        *("--preview", "1", "--chat-template", str(template)),
+    )
+    assert code == 1 and "--preview renders conversational records; --standard writes plain text" in err
+    assert not (tmp_path / "s").exists()
+    check = open_store(db)
+    with check.cursor() as cur:
+        assert cur.execute("SELECT count(*) FROM exports").fetchone() == (1,)  # the first export only
+    check.close()
 
 
 NOT_CREATING = (

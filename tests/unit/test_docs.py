@@ -41,6 +41,11 @@ def test_the_export_docs_show_the_records_the_code_writes() -> None:
             .splitlines()[0]
         )
         assert first in exports_doc, f"docs/exports.md does not show the current dpo_{target} record"
+    golden = ROOT / "tests" / "data" / "golden"
+    first_row = (golden / "judgments.jsonl").read_text(encoding="utf-8").splitlines()[0]
+    assert first_row in exports_doc, "docs/exports.md does not show the current judgments row"
+    csv_head = "\n".join((golden / "judgments.csv").read_text(encoding="utf-8").splitlines()[:3])
+    assert csv_head in exports_doc, "docs/exports.md does not show the current judgments.csv rows"
 
 
 def test_the_readme_starts_with_the_two_commands() -> None:

@@ -13,6 +13,8 @@ MODULES = [
     "exports.openai",
     "exports.evals",
     "exports.split",
+    "exports.empty",
+    "labeling.models",
     "apps.gradio_app.present",
     "labeling.models",
     "labeling.wording",

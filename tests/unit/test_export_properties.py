@@ -64,13 +64,20 @@ def test_every_export_accounts_for_every_judged_pair(
         import_files(store, [write_jsonl(folder / "d.jsonl", records)], dataset="d")
         with store.cursor() as cur:
             pairs = cur.execute("SELECT id, response_a_id, response_b_id FROM pairs ORDER BY seq").fetchall()
+        # What the log holds, kept here independently: per annotator, their judgments not undone,
+        # oldest first. An undo withdraws the latest of them; the one in force on a pair is the
+        # latest not undone (an undo gives an earlier judgment of the pair its force back).
+        standing: dict[str, list[tuple[str, str, str]]] = {}
         for number, (annotator, which, verdict, canonical, undo) in enumerate(log):
             if undo == 0:
                 with contextlib.suppress(NothingToUndo):
                     undo_last(store, annotator=annotator, undo_id=f"undo-{number:05d}", now=utc_now)
+                if standing.get(annotator):
+                    standing[annotator].pop()
                 continue
             pair_id, a, b = pairs[which % len(pairs)]
             left, right = (a, b) if canonical else (b, a)
+            standing.setdefault(annotator, []).append((pair_id, left, verdict))
             record_pair_judgment(
                 store,
                 judgment_id=f"judgment-{number:05d}",
@@ -81,18 +88,39 @@ def test_every_export_accounts_for_every_judged_pair(
                 verdict=verdict,
                 now=utc_now,
             )
+        in_force = sorted(
+            (annotator, *latest)
+            for annotator, judged in standing.items()
+            for latest in {pair_id: (pair_id, left, verdict) for pair_id, left, verdict in judged}.values()
+        )
         policy = SelectionPolicy(aggregate=aggregate, min_agreement=min_agreement)
         for kind, targets in KINDS.items():
             for target in targets:
                 out = folder / f"{kind}-{target}"
-                manifest = run_export(
-                    store,
-                    out,
-                    kind=kind,
-                    target=target,
-                    options=ExportOptions(policy=policy, allow_eval_overlap=True),
-                    now=utc_now,
-                )
+                if kind == "judgments":
+                    options = ExportOptions(allow_empty=True)
+                else:  # a log may well decide nothing: the counts must add up all the same
+                    options = ExportOptions(
+                        policy=policy,
+                        allow_eval_overlap=kind != "evals",
+                        all_items=kind == "evals",
+                        allow_empty=True,
+                    )
+                manifest = run_export(store, out, kind=kind, target=target, options=options, now=utc_now)
+                if kind == "judgments":
+                    if target == "jsonl":
+                        rows = [
+                            json.loads(line) for line in (out / "judgments.jsonl").read_text().splitlines()
+                        ]
+                        assert manifest["records"] == len(rows)
+                        assert (
+                            sorted(
+                                (r["annotator"], r["pair_id"], r["left_response_id"], r["verdict"])
+                                for r in rows
+                            )
+                            == in_force
+                        )
+                    continue
                 skipped = manifest["skipped"]
                 decided = manifest["pairs_judged"] - sum(v for k, v in skipped.items() if k != "undone")
                 lines = [

@@ -147,7 +147,8 @@ def golden_name(kind: str, target: str, flags: dict[str, bool]) -> str:
 def test_records_match_the_golden_files(
     judged_store: Store, tmp_path: Path, kind: str, target: str, flags: dict[str, bool]
 ) -> None:
-    run_export(judged_store, tmp_path, kind=kind, target=target, options=ExportOptions(**flags), now=utc_now)
+    options = ExportOptions(**flags, all_items=kind == "evals")  # an eval set of every judged item
+    run_export(judged_store, tmp_path, kind=kind, target=target, options=options, now=utc_now)
     written = (tmp_path / f"{kind}_{target}.jsonl").read_text(encoding="utf-8")
     golden = GOLDEN / golden_name(kind, target, flags)
     if os.environ.get("PREFDESK_UPDATE_GOLDEN"):
@@ -248,10 +249,24 @@ def test_an_unwritable_folder_is_a_clear_error(judged_store: Store, tmp_path: Pa
         run_export(judged_store, blocker / "out", kind="dpo", target="trl", now=utc_now)
 
 
-def test_an_empty_store_exports_an_empty_file(store: Store, tmp_path: Path) -> None:
-    manifest = run_export(store, tmp_path, kind="dpo", target="trl", now=utc_now)
+def test_an_empty_store_is_refused_unless_an_empty_export_is_asked_for(store: Store, tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match=r"dpo trl would write 0 records: the store holds no items"):
+        run_export(store, tmp_path / "refused", kind="dpo", target="trl", now=utc_now)
+    assert not (tmp_path / "refused").exists()
+    manifest = run_export(
+        store,
+        tmp_path / "empty",
+        kind="dpo",
+        target="trl",
+        options=ExportOptions(allow_empty=True),
+        now=utc_now,
+    )
     assert manifest["records"] == 0
-    assert (tmp_path / "dpo_trl.jsonl").read_text() == ""
+    assert (tmp_path / "empty" / "dpo_trl.jsonl").read_text() == ""
+    assert manifest["warnings"] == [
+        "this export has 0 records (written anyway, --allow-empty): the store holds no items: import some "
+        "(`prefdesk import`) and judge them (`prefdesk serve`)"
+    ]
 
 
 def read_records(path: Path) -> list[dict[str, object]]:
@@ -321,6 +336,15 @@ def test_unanimous_and_min_agreement_drop_contested_pairs(judged_store: Store, t
             "--both-bad kto applies to kto",
         ),
         ("rlhf", "trl", ExportOptions(), "unknown export kind 'rlhf'"),
+        ("dpo", "trl", ExportOptions(all_items=True), "--all-items applies to evals exports only"),
+        (
+            "evals",
+            "promptfoo",
+            ExportOptions(all_items=True, allow_eval_overlap=True),
+            "--allow-eval-overlap applies to training exports",
+        ),
+        ("judgments", "csv", ExportOptions(eval_fraction=0.2), "--eval-fraction do not apply to it"),
+        ("judgments", "csv", ExportOptions(parquet=True), "takes --target parquet, not --parquet"),
     ],
 )
 def test_impossible_combinations_are_refused(
@@ -342,32 +366,56 @@ def test_the_dataset_card_names_the_file_for_load_dataset(judged_store: Store, t
 def test_an_eval_set_registers_its_items_and_training_exports_keep_them_out(
     judged_store: Store, tmp_path: Path
 ) -> None:
-    evals = run_export(judged_store, tmp_path / "evals", kind="evals", target="promptfoo", now=utc_now)
+    evals = run_export(
+        judged_store,
+        tmp_path / "evals",
+        kind="evals",
+        target="promptfoo",
+        options=ExportOptions(all_items=True),
+        now=utc_now,
+    )
     assert evals["files"] == {"eval": "evals_promptfoo.jsonl"}
     assert (
         "  - split: eval\n    path: evals_promptfoo.jsonl" in (tmp_path / "evals" / "README.md").read_text()
     )
-    training = run_export(judged_store, tmp_path / "dpo", kind="dpo", target="trl", now=utc_now)
+    # Both decided items (multi, majority) are eval items now: a DPO file would be empty.
+    with pytest.raises(ExportError, match="all 2 record\\(s\\) are of items kept out as eval items"):
+        run_export(judged_store, tmp_path / "dpo", kind="dpo", target="trl", now=utc_now)
+    assert not (tmp_path / "dpo").exists()
+    training = run_export(
+        judged_store,
+        tmp_path / "dpo",
+        kind="dpo",
+        target="trl",
+        options=ExportOptions(allow_empty=True),
+        now=utc_now,
+    )
     assert training["records"] == 0
     assert training["split"]["records_excluded_as_eval_items"] == 2
 
 
 def test_openai_eval_lines_share_one_item_shape(judged_store: Store, tmp_path: Path) -> None:
-    run_export(judged_store, tmp_path, kind="evals", target="openai-evals", now=utc_now)
+    options = ExportOptions(all_items=True)
+    run_export(judged_store, tmp_path, kind="evals", target="openai-evals", options=options, now=utc_now)
     shapes = {tuple(r["item"]) for r in read_records(tmp_path / "evals_openai-evals.jsonl")}  # type: ignore[arg-type]
     assert shapes == {("item_id", "messages", "question", "reference", "rejected")}
 
 
-def test_an_eval_set_cannot_have_an_eval_split(judged_store: Store, tmp_path: Path) -> None:
-    with pytest.raises(ExportError, match="eval set already"):
-        run_export(
-            judged_store,
-            tmp_path / "x",
-            kind="evals",
-            target="oaieval",
-            options=ExportOptions(eval_fraction=0.2),
-            now=utc_now,
-        )
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (ExportOptions(), "an eval set needs its items chosen: --eval-fraction F registers a sample"),
+        (ExportOptions(all_items=True, eval_fraction=0.2), "--all-items and --eval-fraction choose"),
+    ],
+)
+def test_an_eval_set_needs_one_way_of_choosing_its_items(
+    judged_store: Store, tmp_path: Path, options: ExportOptions, message: str
+) -> None:
+    with pytest.raises(ExportError, match=message):
+        run_export(judged_store, tmp_path / "x", kind="evals", target="oaieval", options=options, now=utc_now)
+    assert not (tmp_path / "x").exists()
+    with judged_store.cursor() as cur:
+        assert cur.execute("SELECT count(*) FROM eval_registry").fetchone() == (0,)
 
 
 def test_pairs_from_the_ranking_of_three_responses(store: Store, tmp_path: Path) -> None:
@@ -507,7 +555,7 @@ def test_promptfoo_tests_as_yaml(judged_store: Store, tmp_path: Path) -> None:
         tmp_path / "j",
         kind="evals",
         target="promptfoo",
-        options=ExportOptions(allow_eval_overlap=True),
+        options=ExportOptions(all_items=True),
         now=utc_now,
     )
     manifest = run_export(
@@ -515,7 +563,7 @@ def test_promptfoo_tests_as_yaml(judged_store: Store, tmp_path: Path) -> None:
         tmp_path / "y",
         kind="evals",
         target="promptfoo",
-        options=ExportOptions(yaml=True),
+        options=ExportOptions(yaml=True, all_items=True),
         now=utc_now,
     )
     assert manifest["files"] == {"eval": "evals_promptfoo.yaml"}
@@ -642,3 +690,148 @@ def test_a_dataset_filter_exports_only_that_dataset(judged_store: Store, tmp_pat
     )
     assert (everything["records"], only["records"]) == (3, 1)
     assert only["filters"] == {"datasets": ["other"]} and everything["filters"] == {"datasets": "all"}
+
+
+@pytest.mark.parametrize(
+    ("umask", "file_mode", "folder_mode"), [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750)]
+)
+def test_export_files_and_folders_follow_the_umask(
+    judged_store: Store, tmp_path: Path, umask: int, file_mode: int, folder_mode: int
+) -> None:
+    exports = [
+        ("dpo", "trl", ExportOptions(eval_fraction=0.5, seed=1)),  # streamed JSONL, two splits
+        ("kto", "trl", ExportOptions(parquet=True, allow_eval_overlap=True)),  # one Parquet file
+        ("evals", "promptfoo", ExportOptions(yaml=True, all_items=True)),  # one YAML file
+        ("judgments", "csv", ExportOptions()),
+    ]
+    previous = os.umask(umask)
+    try:
+        for kind, target, options in exports:
+            run_export(
+                judged_store, tmp_path / kind / "out", kind=kind, target=target, options=options, now=utc_now
+            )
+    finally:
+        os.umask(previous)
+    for kind, _, _ in exports:
+        made = tmp_path / kind / "out"
+        assert {folder.stat().st_mode & 0o777 for folder in (made, made.parent)} == {folder_mode}
+        files = {path.name: path.stat().st_mode & 0o777 for path in made.iterdir()}
+        assert len(files) >= 3 and "manifest.json" in files and "README.md" in files
+        assert files == dict.fromkeys(files, file_mode), kind
+
+
+def test_an_export_the_store_cannot_record_leaves_no_files(
+    judged_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from store import registry
+    from store.errors import StoreWriteError
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise StoreWriteError("could not write to the store: disk full; nothing was written")
+
+    monkeypatch.setattr(registry, "record_export", disk_full)
+    options = ExportOptions(eval_fraction=0.5, seed=1)  # would register eval items and training items
+    with pytest.raises(StoreWriteError, match="disk full"):
+        run_export(judged_store, tmp_path / "out", kind="dpo", target="trl", options=options, now=utc_now)
+    assert not (tmp_path / "out").exists()
+    with judged_store.cursor() as cur:
+        for table in ("exports", "eval_registry", "export_training_items"):
+            assert cur.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
+
+
+def _word_tokenizer(folder: Path) -> Path:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    core = Tokenizer(models.WordLevel(vocab={"[UNK]": 0}, unk_token="[UNK]"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    core.save(str(folder / "tokenizer.json"))
+    return folder / "tokenizer.json"
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        (
+            "every pair skipped",
+            "all 3 judged pair(s) were skipped: tie 1, both_bad 1, annotators_disagree 1 (a tie holds no "
+            "preference to train on; a pair judged both bad holds none either; a split vote needs another "
+            "annotator's judgment to decide it)",
+        ),
+        ("too long", "all 2 record(s) are longer than --max-tokens 1: raise --max-tokens"),
+        ("eval split took all", "the eval split took all 2 record(s)"),
+        (
+            "a dataset without judgments",
+            "no pair of dataset(s) 'other' has a judgment in force (datasets: 'golden' (5 judged pair(s)), "
+            "'other' (0 judged pair(s)))",
+        ),
+        (
+            "every judgment undone",
+            "every judgment of dataset(s) 'u' was undone (1 pair(s) judged, then undone)",
+        ),
+    ],
+)
+def test_an_empty_export_says_which_stage_emptied_it(
+    judged_store: Store, tmp_path: Path, case: str, message: str
+) -> None:
+    options = ExportOptions()
+    if case == "every pair skipped":  # only the tie, both-bad and split-vote items
+        options = ExportOptions(datasets=("three",))
+        keep = [r for r in RECORDS if r["id"] in ("tie", "bad", "split")]
+        import_files(judged_store, [write_jsonl(tmp_path / "three.jsonl", keep)], dataset="three")
+        with judged_store.cursor() as cur:
+            rows = cur.execute(
+                "SELECT i.source_id, p.id, p.response_a_id, p.response_b_id FROM pairs p "
+                "JOIN items i ON i.id = p.item_id WHERE i.dataset = 'three'"
+            ).fetchall()
+        votes = {
+            "tie": [("ana", "tie")],
+            "bad": [("ana", "both_bad")],
+            "split": [("ana", "left"), ("bob", "right")],
+        }
+        for source, pair_id, a, b in rows:
+            for annotator, verdict in votes[source]:
+                record_pair_judgment(
+                    judged_store,
+                    judgment_id=f"judgment-{source}-{annotator}",
+                    annotator=annotator,
+                    pair_id=pair_id,
+                    left_id=a,
+                    right_id=b,
+                    verdict=verdict,
+                    now=utc_now,
+                )
+    elif case == "too long":
+        options = ExportOptions(max_tokens=1, tokenizer=_word_tokenizer(tmp_path))
+    elif case == "eval split took all":  # two decided items, each its own cluster: 0.9 takes both
+        options = ExportOptions(eval_fraction=0.9)
+    elif case == "a dataset without judgments":
+        import_files(judged_store, [write_jsonl(tmp_path / "other.jsonl", [RECORDS[0]])], dataset="other")
+        options = ExportOptions(datasets=("other",))
+    else:
+        import_files(judged_store, [write_jsonl(tmp_path / "u.jsonl", [RECORDS[1]])], dataset="u")
+        with judged_store.cursor() as cur:
+            pair_id, a, b = cur.execute(
+                "SELECT p.id, p.response_a_id, p.response_b_id FROM pairs p JOIN items i ON i.id = p.item_id "
+                "WHERE i.dataset = 'u'"
+            ).fetchone()
+        record_pair_judgment(
+            judged_store,
+            judgment_id="judgment-u-dan",
+            annotator="dan",
+            pair_id=pair_id,
+            left_id=a,
+            right_id=b,
+            verdict="left",
+            now=utc_now,
+        )
+        undo_last(judged_store, annotator="dan", undo_id="undo-u-dan", now=utc_now)
+        options = ExportOptions(datasets=("u",))
+    with judged_store.cursor() as cur:
+        before = cur.execute("SELECT count(*) FROM exports").fetchone()
+    with pytest.raises(ExportError) as refused:
+        run_export(judged_store, tmp_path / "out", kind="dpo", target="trl", options=options, now=utc_now)
+    assert message in str(refused.value)
+    assert str(refused.value).endswith("Nothing was written; --allow-empty writes it anyway")
+    assert not (tmp_path / "out").exists()
+    with judged_store.cursor() as cur:
+        assert cur.execute("SELECT count(*) FROM exports").fetchone() == before

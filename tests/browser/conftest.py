@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +69,17 @@ class RunningDesk:
                 self.process.kill()
                 self.process.wait()
 
+    @classmethod
+    @contextmanager
+    def serving(cls, db: Path) -> Iterator[RunningDesk]:
+        """`prefdesk serve` of the store at `db` on a free port, stopped afterwards."""
+        port = free_port()
+        desk = cls(f"http://127.0.0.1:{port}", db, start_desk_process(db, port))
+        try:
+            yield desk
+        finally:
+            desk.stop()
+
 
 def _records() -> list[dict[str, object]]:
     records: list[dict[str, object]] = [
@@ -107,12 +119,8 @@ def running_desk(tmp_path: Path) -> Iterator[RunningDesk]:
     import_files(store, [write_jsonl(tmp_path / "mail.jsonl", _records())], dataset="mail")
     add_annotators(store, "ana")
     store.close()
-    port = free_port()
-    desk = RunningDesk(f"http://127.0.0.1:{port}", db, start_desk_process(db, port))
-    try:
+    with RunningDesk.serving(db) as desk:
         yield desk
-    finally:
-        desk.stop()
 
 
 def log_in(page: Page, desk: RunningDesk, name: str = "ana", password: str = PASSWORD) -> None:

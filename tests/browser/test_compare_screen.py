@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 from labeling.ingest import import_files
 from store.db import open_store
 from tests.browser.conftest import RunningDesk, judged, log_in, press_and_wait
-from tests.conftest import add_annotators, free_port, start_desk_process, write_jsonl
+from tests.conftest import add_annotators, write_jsonl
 
 pytestmark = pytest.mark.browser
 
@@ -74,12 +74,8 @@ def screen_desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDes
     import_files(store, [write_jsonl(folder / "translate.jsonl", translate)], dataset="translate")
     add_annotators(store, "lena", "nina", "omar")
     store.close()
-    port = free_port()
-    desk = RunningDesk(f"http://127.0.0.1:{port}", db, start_desk_process(db, port))
-    try:
+    with RunningDesk.serving(db) as desk:
         yield desk
-    finally:
-        desk.stop()
 
 
 def _sides_text(page: Page) -> str:

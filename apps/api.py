@@ -41,7 +41,7 @@ from apps.api_models import (
     TokenOut,
     UndoIn,
 )
-from exports import eval_registry
+from exports import downloads, eval_registry
 from exports.run import ExportOptions, run_export
 from labeling import tokens
 from labeling.desk import Desk, ShownPair
@@ -373,9 +373,9 @@ def build_api(desk: Desk, exports_dir: Path, now: Callable[[], datetime] = utc_n
         """One file of an export made through this API."""
         if not (_SAFE_NAME.match(folder) and _SAFE_NAME.match(name)):
             raise ApiError(404, "no such export file")
-        path = exports_dir / folder / name
-        if not path.is_file():
-            raise ApiError(404, f"no file {name!r} in export {folder!r}")
+        path = downloads.export_file(store, exports_dir, folder, name)
+        if path is None:
+            raise ApiError(404, f"no file {name!r} in an export {folder!r} made by this desk")
         return FileResponse(path, filename=name)
 
     @app.get(f"{PREFIX}/eval-sets", response_model=list[EvalSetOut], responses=_ERRORS, tags=["admin"])

@@ -72,6 +72,7 @@ def _import(chosen: cli_settings.ImportSettings, ctx: Context) -> int:
         fmt=chosen.format,
         dataset=chosen.dataset,
         wording=chosen.wording.change(),
+        limits=chosen.limits,
     )
     _print_import(ctx, report)
     return 0

@@ -23,6 +23,7 @@ from exports.options import (
     ExportOptions,
 )
 from labeling.ingest_formats import FORMATS
+from labeling.models import ImportLimits
 
 DEFAULT_PORT = 7860
 
@@ -48,6 +49,7 @@ class ImportSettings:
     format: str
     dataset: str | None
     wording: WordingFlags = WordingFlags()
+    limits: ImportLimits = ImportLimits()
 
 
 @dataclass(frozen=True)
@@ -240,6 +242,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_db(imp)
     imp.add_argument("--format", default="auto", choices=("auto", *FORMATS))
     imp.add_argument("--dataset", help="dataset name (default: the first file's name)")
+    caps = ImportLimits()
+    imp.add_argument(
+        "--max-responses",
+        type=_positive,
+        default=caps.max_responses_per_item,
+        help=f"responses per item when all are paired (default {caps.max_responses_per_item})",
+    )
+    imp.add_argument(
+        "--max-pairs",
+        type=_positive,
+        default=caps.max_pairs,
+        help=f"pairs per import (default {caps.max_pairs:,})",
+    )
     _add_wording_flags(imp)
 
     datasets = commands.add_parser("datasets", help="list datasets, set the wording annotators see")
@@ -397,7 +412,10 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
     if getattr(args, "db", "") is None:
         parser.error(f"{args.command}: --db PATH is required (or set PREFDESK_DB)")
     if args.command == "import":
-        return ImportSettings(args.db, tuple(args.files), args.format, args.dataset, _wording_flags(args))
+        limits = ImportLimits(max_responses_per_item=args.max_responses, max_pairs=args.max_pairs)
+        return ImportSettings(
+            args.db, tuple(args.files), args.format, args.dataset, _wording_flags(args), limits
+        )
     if args.command == "datasets":
         if args.datasets_command == "list":
             return DatasetListSettings(args.db)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from exports.evals import OPENAI_EVALS_ITEM_KEYS
+from exports.evals import OPENAI_EVALS_ITEM_KEYS, promptfoo_would_load
 
 ROLES = {"system", "user", "assistant", "tool"}
 OPENAI_LINE_KEYS = {"messages", "tools", "parallel_tool_calls"}
@@ -262,4 +262,6 @@ def promptfoo(record: dict[str, Any]) -> str | None:
         return "every assertion needs a type"
     if "expected" in record:
         return "promptfoo has no 'expected' key: use assert"
+    if promptfoo_would_load(record):
+        return "a text starts with file://, which promptfoo would load as a file (and run, for .py/.js)"
     return None

@@ -49,6 +49,34 @@ def oaieval_record(example: Target) -> dict[str, Any]:
     return {"input": chat(example.prompt), "ideal": example.answer}
 
 
+# promptfoo reads a string that starts with file:// in a test case as a file to load, and runs it
+# when it names a .py or .js file. Prompts and answers come from imported data and models: such a
+# text must never reach a test case.
+_PROMPTFOO_FILE_PREFIX = "file://"
+
+
+def loads_as_a_file(value: Any) -> bool:
+    """Whether promptfoo would take `value` (or a string inside it) for a file reference.
+
+    >>> loads_as_a_file({"vars": {"question": "  FILE:///etc/passwd"}})
+    True
+    >>> loads_as_a_file({"vars": {"question": "see file://x inside the text"}})
+    False
+    """
+    if isinstance(value, str):
+        return value.lstrip().lower().startswith(_PROMPTFOO_FILE_PREFIX)
+    if isinstance(value, dict):
+        return any(loads_as_a_file(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(loads_as_a_file(v) for v in value)
+    return False
+
+
+def promptfoo_would_load(record: dict[str, Any]) -> bool:
+    """Whether promptfoo would read a part of this test case as a file (metadata it leaves alone)."""
+    return loads_as_a_file({key: value for key, value in record.items() if key != "metadata"})
+
+
 def promptfoo_record(example: Target) -> dict[str, Any]:
     """A promptfoo test case: `vars` for the prompt template, an `llm-rubric` assertion against
     the reference reply, and where it came from in `metadata`."""

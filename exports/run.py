@@ -174,6 +174,10 @@ def _entries(
         counts["items_with_a_target"] = len(targets)
         if kind == "evals":
             build = EVAL_BUILDERS[target]
+            if target == "promptfoo":  # texts promptfoo would load (or run) as files stay out
+                safe = [t for t in targets if not evals.promptfoo_would_load(build(t))]
+                counts["left_out_as_promptfoo_file_references"] = len(targets) - len(safe)
+                targets = safe
         elif target == "openai":
             build = openai.sft_record
         else:
@@ -314,6 +318,11 @@ def run_export(
             f"OpenAI fine-tuning needs at least {OPENAI_MINIMUM_EXAMPLES} examples; "
             f"the training file has {len(splits['train'])}"
         )
+    if kind_counts.get("left_out_as_promptfoo_file_references"):
+        warnings.append(
+            f"{kind_counts['left_out_as_promptfoo_file_references']} item(s) left out: a prompt or answer "
+            "starts with file://, which promptfoo would load as a file (and run, for .py/.js)"
+        )
     kept_out = None
     if split.excluded_records:
         kept_out = eval_registry.kept_out(
@@ -337,7 +346,7 @@ def run_export(
         "limits": limits,
         "counts": kind_counts,
         "judgments": summary,
-        "store": store.path,
+        "store": Path(store.path).name,  # the file's name: the server's folders are not the reader's business
         "export_id": export_id,
         "created_at": now().isoformat(timespec="seconds") + "Z",
         "prefdesk_version": version("prefdesk"),
@@ -446,7 +455,7 @@ def _export_judgments(
         "columns": list(table.COLUMNS),
         "filters": {"datasets": list(options.datasets) or "all"},
         "judgments": summary,
-        "store": store.path,
+        "store": Path(store.path).name,  # the file's name: the server's folders are not the reader's business
         "export_id": export_id,
         "created_at": now().isoformat(timespec="seconds") + "Z",
         "prefdesk_version": version("prefdesk"),

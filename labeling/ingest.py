@@ -58,17 +58,26 @@ from labeling.ingest_readers import (
     location_unit,
     read_records,
 )
-from labeling.models import Wording, json_text, messages_to_json
+from labeling.models import ImportLimits, Wording, json_text, messages_to_json
 from labeling.perf import gc_paused
 from store import catalog
 from store.db import Store
 
 MAX_PROBLEMS = 20
+DEFAULT_LIMITS = ImportLimits()
 _DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _CSV_COLUMNS = {"pairs": ("prompt", "response_a", "response_b"), "trl": ("chosen", "rejected")}
 
 
-__all__ = ["ImportReport", "import_files", "import_records", "pair_id_for", "short_hash", "utc_now"]
+__all__ = [
+    "ImportLimits",
+    "ImportReport",
+    "import_files",
+    "import_records",
+    "pair_id_for",
+    "short_hash",
+    "utc_now",
+]
 
 
 @dataclass
@@ -87,6 +96,10 @@ class ImportReport:
     @property
     def added_anything(self) -> bool:
         return bool(self.items_added or self.responses_added or self.pairs_added)
+
+
+def _pairs_of(responses: int) -> int:
+    return responses * (responses - 1) // 2
 
 
 @dataclass
@@ -319,6 +332,7 @@ def _plan(
     problems: _Problems,
     report: ImportReport,
     headers: _Headers,
+    limits: ImportLimits,
 ) -> dict[str, _PlannedItem]:
     planned: dict[str, _PlannedItem] = {}
     first_seen: dict[str, tuple[Candidate, Problem]] = {}
@@ -382,10 +396,38 @@ def _plan(
                     item.responses.append((response_id, response))
             if candidate.pairs is None:
                 item.all_combinations = True
+                if len(item.responses) > limits.max_responses_per_item:  # every two make a pair
+                    problems.add(_too_many_responses(where, item_id, len(item.responses), limits))
             else:
                 for x, y in candidate.pairs:
                     item.explicit_pairs.append((ids[x], ids[y], candidate.pair_metadata))
     return planned
+
+
+def _too_many_responses(where: Problem, item_id: str, count: int, limits: ImportLimits) -> Problem:
+    return Problem(
+        where.source,
+        where.line,
+        "responses",
+        f"item {item_id!r} would have {count} responses, {_pairs_of(count):,} pairs to judge; at most "
+        f"{limits.max_responses_per_item} responses per item (import fewer, or raise the cap with "
+        "--max-responses)",
+        where.unit,
+    )
+
+
+def _too_many_pairs(source: str, count: int, limits: ImportLimits) -> ImportRejected:
+    return ImportRejected(
+        [
+            Problem(
+                source,
+                None,
+                None,
+                f"this import would add {count:,} pairs to judge; at most {limits.max_pairs:,} per import "
+                "(split the file, or raise the cap with --max-pairs)",
+            )
+        ]
+    )
 
 
 def import_files(
@@ -396,13 +438,16 @@ def import_files(
     dataset: str | None = None,
     now: Callable[[], datetime] = utc_now,
     wording: dataset_wording.WordingChange | None = None,
+    limits: ImportLimits = DEFAULT_LIMITS,
 ) -> ImportReport:
     """Validate every record of every file, then store the new ones in one transaction.
     `wording` (e.g. {"question": ...}) sets the dataset's wording, over any file's header."""
     problems = _Problems()
     _check_paths(paths, problems)
     sources = [_Source.of_file(path) for path in paths]
-    return _import(store, sources, fmt=fmt, dataset=dataset or paths[0].stem, now=now, wording=wording)
+    return _import(
+        store, sources, fmt=fmt, dataset=dataset or paths[0].stem, now=now, wording=wording, limits=limits
+    )
 
 
 def import_records(
@@ -414,11 +459,18 @@ def import_records(
     source: str = "request",
     now: Callable[[], datetime] = utc_now,
     wording: dataset_wording.WordingChange | None = None,
+    limits: ImportLimits = DEFAULT_LIMITS,
 ) -> ImportReport:
     """The same as import_files for records already parsed (a REST request, a script): the same
     checks and messages, locations given as `source (record N)`."""
     return _import(
-        store, [_Source.of_records(source, records)], fmt=fmt, dataset=dataset, now=now, wording=wording
+        store,
+        [_Source.of_records(source, records)],
+        fmt=fmt,
+        dataset=dataset,
+        now=now,
+        wording=wording,
+        limits=limits,
     )
 
 
@@ -455,6 +507,7 @@ def _import(
     dataset: str,
     now: Callable[[], datetime],
     wording: dataset_wording.WordingChange | None = None,
+    limits: ImportLimits = DEFAULT_LIMITS,
 ) -> ImportReport:
     if fmt != "auto" and fmt not in FORMATS:
         raise ImportRejected(
@@ -482,17 +535,18 @@ def _import(
                 dataset=dataset,
                 now=now,
                 wording=_WordingPlan(flags, _Headers(), set_by),
+                limits=limits,
             )
         except NotFast:
             pass  # the general path below finds and words what the fast path would not decide
         problems = _Problems()
         report = ImportReport(dataset=dataset, sources=[])
         plan = _WordingPlan(flags, _Headers(), set_by)
-        planned = _plan(sources, fmt, dataset, problems, report, plan.headers)
+        planned = _plan(sources, fmt, dataset, problems, report, plan.headers, limits)
         problems.raise_if_any()
         if not planned:
             raise ImportRejected([Problem(sources[0].name, None, None, "no records found")])
-        _store_new(store, planned, problems, report, fmt, now, plan)
+        _store_new(store, planned, problems, report, fmt, now, plan, limits)
     return report
 
 
@@ -504,6 +558,7 @@ def _import_fast(
     dataset: str,
     now: Callable[[], datetime],
     wording: _WordingPlan,
+    limits: ImportLimits,
 ) -> ImportReport:
     """Well-formed records of the common shapes (labeling/ingest_fast.py). The responses (most
     of the bytes) are stored chunk by chunk: DuckDB inserts one chunk, without the GIL, on the
@@ -547,6 +602,8 @@ def _import_fast(
         items = pa.concat_tables(new_items).combine_chunks()
         pairs = pa.concat_tables(new_pairs).combine_chunks()
         report.items_added, report.pairs_added = items.num_rows, pairs.num_rows
+        if pairs.num_rows > limits.max_pairs:  # everything stored so far is rolled back
+            raise _too_many_pairs(", ".join(src.name for src in sources), pairs.num_rows, limits)
         if items.num_rows or pairs.num_rows:
             catalog.insert_rows(cur, import_id=import_id, now=when(), items=items, pairs=pairs)
         report.sources = [
@@ -612,6 +669,7 @@ def _store_new(
     fmt: str,
     now: Callable[[], datetime],
     wording: _WordingPlan,
+    limits: ImportLimits,
 ) -> None:
     with store.transaction() as cur:
         stored_hashes = catalog.prompt_hashes(cur, list(planned))
@@ -631,6 +689,12 @@ def _store_new(
                 )
         problems.raise_if_any()
         stored_responses = catalog.responses_of(cur, list(stored_hashes))
+        for item_id, stored_of_item in stored_responses.items():  # new responses to stored items
+            item = planned[item_id]
+            count = len({response_id for response_id, _ in stored_of_item} | set(item.contents))
+            if item.all_combinations and count > limits.max_responses_per_item:
+                problems.add(_too_many_responses(item.first_location, item_id, count, limits))
+        problems.raise_if_any()
         item_rows, response_rows, pair_rows = _new_rows(planned, set(stored_hashes), stored_responses, report)
         if stored_hashes:
             already = catalog.stored_pair_ids(cur, [row[0] for row in pair_rows])
@@ -639,6 +703,12 @@ def _store_new(
         report.items_added = len(item_rows)
         report.responses_added = len(response_rows)
         report.pairs_added = len(pair_rows)
+        if len(pair_rows) > limits.max_pairs:
+            raise _too_many_pairs(
+                ", ".join(sorted(report_source["path"] for report_source in report.sources)),
+                len(pair_rows),
+                limits,
+            )
         wording.apply(cur, report, now)
         if report.added_anything:
             catalog.insert_import(

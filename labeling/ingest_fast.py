@@ -44,6 +44,9 @@ from labeling.ingest_ids import pair_metadata
 from labeling.models import json_text, messages_to_json
 
 _RESPONSE_FIELDS = frozenset({"model", "content"})
+# Records with more responses take the general path, which holds the (configurable) cap on
+# responses per item and words the refusal: the fast path never needs to know the limit.
+FAST_PATH_MAX_RESPONSES = 8
 _PAIRS_PLAIN = frozenset({"id", "prompt", "response_a", "response_b", "model_a", "model_b"})
 
 
@@ -184,7 +187,7 @@ class _Columns:
         """parse_responses for a text prompt and responses of just a model and a content."""
         prompt = _text(record.get("prompt"))
         entries = record.get("responses")
-        if type(entries) is not list or len(entries) < 2:
+        if type(entries) is not list or not 2 <= len(entries) <= FAST_PATH_MAX_RESPONSES:
             raise _Irregular
         answers: list[tuple[str, str]] = []
         seen: set[str] = set()
@@ -207,6 +210,8 @@ class _Columns:
             self._add_pair(x, y, None)
 
     def _add_candidate(self, candidate: Candidate) -> None:
+        if len(candidate.responses) > FAST_PATH_MAX_RESPONSES:
+            raise NotFast
         every_combination = candidate.pairs is None
         metadata = json_text(candidate.metadata) if candidate.metadata else "{}"
         first = len(self.models)

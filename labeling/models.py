@@ -291,3 +291,15 @@ class EvalSet:
     export: ExportRef
     items: int
     removed_at: datetime | None = None  # when its registrations were undone; None while in force
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    """How much one import may ask of the annotators. An item whose responses are all paired
+    (the `responses` format) gets n(n-1)/2 pairs from n responses (1,000 responses: 499,500
+    pairs), so its responses are capped, counting those already stored; items with pairs given
+    explicitly (`pairs`, `trl`, `arena`) grow one pair per record, under the cap on pairs per
+    import. An import over a cap is refused, whole, with the numbers."""
+
+    max_responses_per_item: int = 16
+    max_pairs: int = 2_000_000

@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-from store.db import Store, latest_schema_version, open_store
+from store.db import Store, latest_schema_version, make_private, open_store
 from store.errors import StoreError
 
 MANIFEST = "backup.json"
@@ -31,7 +31,9 @@ def write_backup(store: Store, out_dir: Path, *, now: datetime, version: str) ->
     """Write every table as Parquet, the schema, and a manifest with row counts and hashes."""
     if out_dir.exists() and any(out_dir.iterdir()):
         raise StoreError(f"the backup folder {out_dir} is not empty: choose a new folder")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # The folder is the owner's alone before anything is in it: the tables hold password hashes.
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    out_dir.chmod(0o700)
     with store.cursor() as cur:
         cur.execute(f"EXPORT DATABASE '{_quoted(out_dir)}' (FORMAT parquet)")
         tables = [t for (t,) in cur.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
@@ -40,11 +42,13 @@ def write_backup(store: Store, out_dir: Path, *, now: datetime, version: str) ->
         "schema_version": store.schema_version(),
         "prefdesk_version": version,
         "created_at": now.isoformat(timespec="seconds") + "Z",
-        "source": store.path,
+        "source": Path(store.path).name,
         "rows": rows,
         "files": {p.name: _sha256(p) for p in sorted(out_dir.glob("*.parquet"))},
     }
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    for path in out_dir.iterdir():
+        make_private(path)
     return manifest
 
 

@@ -8,6 +8,7 @@ with store.cursor() as cur:            # a cursor per call: safe across the serv
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -98,6 +99,7 @@ class Store:
                 finally:
                     self.generation += 1
                     self.transactions += 1
+                    self._keep_journal_private()
             finally:
                 self.open_transactions -= 1
 
@@ -116,6 +118,14 @@ class Store:
                 raise
             finally:
                 self.generation += 1
+                self._keep_journal_private()
+
+    def _keep_journal_private(self) -> None:
+        """DuckDB deletes its journal (the .wal file) at each checkpoint and makes a new one, with
+        the umask's mode, at the next write; it holds recent writes (password hashes among
+        them), so it is made the owner's alone again right after the write that made it."""
+        if self.path != ":memory:":
+            make_private(Path(self.path + ".wal"))
 
     def _write_error(self, exc: Exception) -> StoreWriteError:
         return StoreWriteError(f"could not write to the store {self.path}: {exc}; nothing was written")
@@ -133,6 +143,30 @@ class Store:
 
     def close(self) -> None:
         self._connection.close()
+
+
+PRIVATE_FILE = 0o600
+
+
+def make_private(path: Path) -> None:
+    """Readable and writable by its owner only (the store, its journal, backups hold password
+    and token hashes). A file that is not there, or not ours, is left as it is."""
+    try:
+        if path.stat().st_mode & 0o077:
+            path.chmod(PRIVATE_FILE)
+    except OSError:
+        pass
+
+
+@contextmanager
+def private_files() -> Iterator[None]:
+    """Files created inside the block are their owner's alone: the umask is tightened for the
+    block (process-wide: used while a store is created, before any server thread runs)."""
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
 
 
 def _holder_description(pid: int) -> str | None:
@@ -209,7 +243,14 @@ def open_store(path: str | Path = ":memory:", *, read_only: bool = False, create
         parent = given.resolve().parent
         if not parent.is_dir():
             raise StoreError(f"cannot create the store {text_path}: folder {parent} does not exist")
-    connection = _connect(text_path, read_only)
+    if text_path == ":memory:" or Path(text_path).exists():
+        connection = _connect(text_path, read_only)
+    else:
+        with private_files():  # a new store is born private
+            connection = _connect(text_path, read_only)
+    if text_path != ":memory:" and not read_only:
+        make_private(Path(text_path))  # stores made before prefdesk made them private
+        make_private(Path(text_path + ".wal"))
     try:
         if read_only:
             version = connection.execute("SELECT max(version) FROM prefdesk_schema").fetchone()

@@ -140,3 +140,8 @@ def record_removal(cur: duckdb.DuckDBPyConnection, export_id: str, *, now: datet
     ).fetchone()
     assert row is not None
     return row[0]  # type: ignore[no-any-return]
+
+
+def export_written_to(cur: duckdb.DuckDBPyConnection, out_dir: str) -> bool:
+    """Whether an export was recorded as written into the folder `out_dir` (a resolved path)."""
+    return cur.execute("SELECT 1 FROM exports WHERE out_dir = ? LIMIT 1", [out_dir]).fetchone() is not None

@@ -45,6 +45,9 @@ _markdown.add_render_rule("link_open", _link_open)
 _BIDI_CONTROLS = {code: f"[U+{code:04X}]" for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
 
 
+MARKDOWN_LIMIT = 20_000  # characters rendered as markdown per text; the rest as plain text
+
+
 def markdown_html(text: str) -> str:
     """Markdown to HTML with raw HTML shown as text, bidi controls as visible markers.
 
@@ -53,7 +56,17 @@ def markdown_html(text: str) -> str:
     >>> markdown_html("invoice\u202efdp.exe")
     '<p>invoice[U+202E]fdp.exe</p>\\n'
     """
-    return _markdown.render(text.translate(_BIDI_CONTROLS))
+    text = text.translate(_BIDI_CONTROLS)
+    if len(text) <= MARKDOWN_LIMIT:
+        return _markdown.render(text)
+    # Markdown costs up to ~4 µs a character (1.4 MB of links took 5 s): past the limit the rest
+    # is shown whole, as plain text, so that one response cannot stall the server.
+    rest = text[MARKDOWN_LIMIT:]
+    return (
+        _markdown.render(text[:MARKDOWN_LIMIT])
+        + f'<p class="pd-plain-note">The next {len(rest):,} characters are shown as plain text.</p>'
+        + f'<pre class="pd-plain">{escape(rest)}</pre>'
+    )
 
 
 def _tool_calls_html(message: Message) -> str:

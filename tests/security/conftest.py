@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.app.conftest import rest_desk  # noqa: F401  (a served desk with accounts and tokens)
+
 HERE = Path(__file__).parent
 
 

@@ -17,11 +17,13 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.staticfiles import StaticFiles
 
 from apps.api_models import (
     ErrorOut,
@@ -62,6 +64,7 @@ from store.errors import StoreError, StoreWriteError
 from store.tokens import StoredToken
 
 PREFIX = "/api/v1"
+DOCS_ASSETS = Path(__file__).parent / "static" / "swagger-ui"  # vendored: see its README.md
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut, "description": text}
@@ -144,6 +147,25 @@ def _install_error_handlers(app: FastAPI) -> None:
         return response
 
 
+def _install_docs(app: FastAPI) -> None:
+    """/api/docs, where admins paste their tokens, runs Swagger UI from files the desk serves
+    (apps/static/swagger-ui, a pinned copy), never from a CDN at a floating version."""
+    app.mount("/api/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+
+    @app.get("/api/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - REST API",
+            swagger_js_url=f"{root}/api/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/api/docs-assets/swagger-ui.css",
+            swagger_favicon_url=f"{root}/api/docs-assets/favicon-32x32.png",
+            oauth2_redirect_url=None,
+            swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from another host
+        )
+
+
 def _rfc3339(value: datetime | None) -> str | None:
     """Stored naive UTC as the API's RFC 3339 (what Timestamp in api_models produces)."""
     return None if value is None else value.isoformat() + "Z"
@@ -205,10 +227,11 @@ def build_api(desk: Desk, exports_dir: Path, now: Callable[[], datetime] = utc_n
         summary="Judge LLM responses and pull training data: the REST API of a prefdesk server.",
         version="1",
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served below from the desk's own copy of Swagger UI
         redoc_url=None,
     )
     _install_error_handlers(app)
+    _install_docs(app)
     bearer = HTTPBearer(auto_error=False, description="an API token: `prefdesk tokens create USER`")
 
     async def caller(credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]) -> User:

@@ -5,13 +5,69 @@ Origin under a real hostname, framing, the API docs' assets, uploads, TLS and pr
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from tests.app.conftest import RestDesk, judgment_body, rest_desk
 
 __all__ = ["rest_desk"]  # the fixture, from tests/app/conftest.py
+
+
+# --- the API docs ------------------------------------------------------------------------------
+
+
+def test_the_api_docs_load_nothing_from_another_host(rest_desk: RestDesk) -> None:
+    with httpx.Client(base_url=rest_desk.url) as browser:
+        page = browser.get("/api/docs")
+        assert page.status_code == 200
+        assert re.findall(r"https?://|//[a-z]", page.text, flags=re.I) == []  # no absolute URL at all
+        assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", page.text)
+        assert sorted(assets) == [
+            "/api/docs-assets/favicon-32x32.png",
+            "/api/docs-assets/swagger-ui-bundle.js",
+            "/api/docs-assets/swagger-ui.css",
+        ]
+        for asset in assets:
+            answer = browser.get(asset)
+            assert answer.status_code == 200 and len(answer.content) > 500, asset
+        assert (
+            browser.get("/api/docs-assets/swagger-ui-bundle.js")
+            .headers["content-type"]
+            .startswith(("text/javascript", "application/javascript"))
+        )
+        assert "'validatorUrl': null" in page.text or '"validatorUrl": null' in page.text
+
+
+@pytest.mark.browser
+def test_the_api_docs_render_in_chromium_from_the_desk_alone(rest_desk: RestDesk) -> None:
+    import os
+
+    from playwright.sync_api import sync_playwright
+
+    hosts: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=os.environ.get("PREFDESK_CHROMIUM", "/usr/bin/chromium"),
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--no-first-run",
+            ],
+        )
+        try:
+            page = browser.new_page()
+            page.on("request", lambda request: hosts.append(httpx.URL(request.url).netloc.decode()))
+            page.goto(rest_desk.url + "api/docs")
+            page.get_by_text("/api/v1/pairs/next").wait_for(timeout=30_000)
+        finally:
+            browser.close()
+    desk_host = httpx.URL(rest_desk.url).netloc.decode()
+    assert hosts and set(hosts) == {desk_host}
 
 
 # --- shown_at ----------------------------------------------------------------------------------

@@ -60,11 +60,15 @@ from labeling.errors import (
 from labeling.ingest import import_records, utc_now
 from labeling.models import EvalSet, ExportRef, PairJudgment, User, UserRole
 from labeling.stats import desk_stats
+from store.db import Store
 from store.errors import StoreError, StoreWriteError
 from store.tokens import StoredToken
 
 PREFIX = "/api/v1"
 DOCS_ASSETS = Path(__file__).parent / "static" / "swagger-ui"  # vendored: see its README.md
+CALLER_SCOPE_KEY = "prefdesk.caller"  # the token's user, when the edge (apps/edge.py) checked it
+NO_TOKEN = "send an API token: `Authorization: Bearer pd_...` (`prefdesk tokens create`)"
+REVOKED_TOKEN = "this API token is not valid or has been revoked"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut, "description": text}
@@ -72,6 +76,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         400: "the body could not be read (not UTF-8 JSON)",
         401: "no token, or a token that is not valid or was revoked",
         403: "your role may not do this",
+        413: "the body is larger than this route accepts (the message names the limit)",
         422: "the request was not valid: `error` says what and where",
         503: "the disk is full or read-only: nothing was written; send the same request again later",
     }.items()
@@ -82,6 +87,18 @@ class ApiError(Exception):
     def __init__(self, status: int, message: str, problems: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.problems = status, message, problems or []
+
+
+def needs_admin(user: User) -> str:
+    return f"{user.name!r} is an annotator: this needs an admin's token"
+
+
+async def authenticate(store: Store, token: str) -> User | None:
+    """The token's user, checked on the event loop (a cached lookup, microseconds), or in a
+    worker thread while a long write holds the store."""
+    if store.open_transactions:
+        return await run_in_threadpool(tokens.authenticate_token, store, token)
+    return tokens.authenticate_token(store, token)
 
 
 def _status_of(exc: PrefdeskError) -> int:
@@ -234,19 +251,22 @@ def build_api(desk: Desk, exports_dir: Path, now: Callable[[], datetime] = utc_n
     _install_docs(app)
     bearer = HTTPBearer(auto_error=False, description="an API token: `prefdesk tokens create USER`")
 
-    async def caller(credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]) -> User:
+    async def caller(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+    ) -> User:
+        checked = request.scope.get(CALLER_SCOPE_KEY)
+        if isinstance(checked, User):  # the edge checked the token before the body was read
+            return checked
         if credentials is None:
-            raise ApiError(
-                401, "send an API token: `Authorization: Bearer pd_...` (`prefdesk tokens create`)"
-            )
-        user = await quick(tokens.authenticate_token, store, credentials.credentials)
+            raise ApiError(401, NO_TOKEN)
+        user = await authenticate(store, credentials.credentials)
         if user is None:
-            raise ApiError(401, "this API token is not valid or has been revoked")
+            raise ApiError(401, REVOKED_TOKEN)
         return user
 
     async def admin(user: Annotated[User, Depends(caller)]) -> User:
         if user.role is not UserRole.ADMIN:
-            raise ApiError(403, f"{user.name!r} is an annotator: this needs an admin's token")
+            raise ApiError(403, needs_admin(user))
         return user
 
     async def quick(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

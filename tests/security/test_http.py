@@ -154,6 +154,12 @@ class Colleague:
                 self.slowest = max(self.slowest, time.monotonic() - started)
                 time.sleep(0.05)
 
+    def wait_for(self, answers: int) -> None:
+        deadline = time.monotonic() + 60
+        while len(self.statuses) < answers:
+            assert time.monotonic() < deadline, f"the colleague got {len(self.statuses)} answers in 60 s"
+            time.sleep(0.02)
+
 
 def session_cookie(url: str, name: str) -> str:
     """A signed-in browser session's Cookie header."""
@@ -182,6 +188,8 @@ def test_oversized_and_unauthenticated_bodies_are_refused_before_they_are_read(t
             assert httpx.get(url, headers=cookie).status_code == 200
         baseline = peak_rss(process.pid)
         watcher.start()
+        colleague.wait_for(1)
+        before_attacks = len(colleague.statuses)
         bearer = {"Authorization": f"Bearer {ana}"}
         admin = {"Authorization": f"Bearer {root}"}
         attacks: list[tuple[str, str, dict[str, str], bool, int, str]] = [
@@ -274,6 +282,7 @@ def test_oversized_and_unauthenticated_bodies_are_refused_before_they_are_read(t
             assert (answer.status, answer.error()) == (status, message), attack
             assert answer.headers["content-type"] == "application/json", attack
             assert answer.headers.get("connection") == "close", attack  # the rest is never read
+        colleague.wait_for(before_attacks + 2)  # served again once the attacks had begun
     finally:
         colleague.stop.set()
         if watcher.is_alive():

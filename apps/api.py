@@ -17,11 +17,13 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, FastAPI, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.staticfiles import StaticFiles
 
 from apps.api_models import (
     ErrorOut,
@@ -58,10 +60,15 @@ from labeling.errors import (
 from labeling.ingest import import_records, utc_now
 from labeling.models import EvalSet, ExportRef, PairJudgment, User, UserRole
 from labeling.stats import desk_stats
+from store.db import Store
 from store.errors import StoreError, StoreWriteError
 from store.tokens import StoredToken
 
 PREFIX = "/api/v1"
+DOCS_ASSETS = Path(__file__).parent / "static" / "swagger-ui"  # vendored: see its README.md
+CALLER_SCOPE_KEY = "prefdesk.caller"  # the token's user, when the edge (apps/edge.py) checked it
+NO_TOKEN = "send an API token: `Authorization: Bearer pd_...` (`prefdesk tokens create`)"
+REVOKED_TOKEN = "this API token is not valid or has been revoked"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut, "description": text}
@@ -69,6 +76,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         400: "the body could not be read (not UTF-8 JSON)",
         401: "no token, or a token that is not valid or was revoked",
         403: "your role may not do this",
+        413: "the body is larger than this route accepts (the message names the limit)",
         422: "the request was not valid: `error` says what and where",
         503: "the disk is full or read-only: nothing was written; send the same request again later",
     }.items()
@@ -79,6 +87,18 @@ class ApiError(Exception):
     def __init__(self, status: int, message: str, problems: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.problems = status, message, problems or []
+
+
+def needs_admin(user: User) -> str:
+    return f"{user.name!r} is an annotator: this needs an admin's token"
+
+
+async def authenticate(store: Store, token: str) -> User | None:
+    """The token's user, checked on the event loop (a cached lookup, microseconds), or in a
+    worker thread while a long write holds the store."""
+    if store.open_transactions:
+        return await run_in_threadpool(tokens.authenticate_token, store, token)
+    return tokens.authenticate_token(store, token)
 
 
 def _status_of(exc: PrefdeskError) -> int:
@@ -144,6 +164,25 @@ def _install_error_handlers(app: FastAPI) -> None:
         return response
 
 
+def _install_docs(app: FastAPI) -> None:
+    """/api/docs, where admins paste their tokens, runs Swagger UI from files the desk serves
+    (apps/static/swagger-ui, a pinned copy), never from a CDN at a floating version."""
+    app.mount("/api/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+
+    @app.get("/api/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - REST API",
+            swagger_js_url=f"{root}/api/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/api/docs-assets/swagger-ui.css",
+            swagger_favicon_url=f"{root}/api/docs-assets/favicon-32x32.png",
+            oauth2_redirect_url=None,
+            swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from another host
+        )
+
+
 def _rfc3339(value: datetime | None) -> str | None:
     """Stored naive UTC as the API's RFC 3339 (what Timestamp in api_models produces)."""
     return None if value is None else value.isoformat() + "Z"
@@ -205,25 +244,29 @@ def build_api(desk: Desk, exports_dir: Path, now: Callable[[], datetime] = utc_n
         summary="Judge LLM responses and pull training data: the REST API of a prefdesk server.",
         version="1",
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served below from the desk's own copy of Swagger UI
         redoc_url=None,
     )
     _install_error_handlers(app)
+    _install_docs(app)
     bearer = HTTPBearer(auto_error=False, description="an API token: `prefdesk tokens create USER`")
 
-    async def caller(credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]) -> User:
+    async def caller(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
+    ) -> User:
+        checked = request.scope.get(CALLER_SCOPE_KEY)
+        if isinstance(checked, User):  # the edge checked the token before the body was read
+            return checked
         if credentials is None:
-            raise ApiError(
-                401, "send an API token: `Authorization: Bearer pd_...` (`prefdesk tokens create`)"
-            )
-        user = await quick(tokens.authenticate_token, store, credentials.credentials)
+            raise ApiError(401, NO_TOKEN)
+        user = await authenticate(store, credentials.credentials)
         if user is None:
-            raise ApiError(401, "this API token is not valid or has been revoked")
+            raise ApiError(401, REVOKED_TOKEN)
         return user
 
     async def admin(user: Annotated[User, Depends(caller)]) -> User:
         if user.role is not UserRole.ADMIN:
-            raise ApiError(403, f"{user.name!r} is an annotator: this needs an admin's token")
+            raise ApiError(403, needs_admin(user))
         return user
 
     async def quick(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

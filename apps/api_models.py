@@ -3,10 +3,11 @@ says what it is and what it accepts."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from exports.select import AGGREGATIONS, BOTH_BAD_POLICIES, PAIR_MODES, TIE_POLICIES
 from labeling.ingest_formats import FORMATS
@@ -25,6 +26,31 @@ def _as_utc(value: datetime) -> datetime:
 
 
 Timestamp = Annotated[datetime, AfterValidator(_as_utc)]
+
+EARLIEST_SHOWN_AT = datetime(2000, 1, 1, tzinfo=UTC)
+SHOWN_AT_AHEAD = timedelta(days=1)  # clocks differ; a day ahead is already not a real showing
+
+
+def _shown_at(value: datetime) -> datetime:
+    """A client's shown_at, in UTC, if a pair can have been shown then: from 2000 to a day after
+    the server's clock. Out of it (including times UTC cannot hold, like year 9999 at -14:00)
+    it is refused with a message, never an OverflowError (a plain-text 500)."""
+    try:
+        utc = _as_utc(value)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST_SHOWN_AT <= utc <= datetime.now(UTC) + SHOWN_AT_AHEAD:
+        given = value.isoformat().replace("+00:00", "Z") if value.tzinfo is not None else value.isoformat()
+        raise PydanticCustomError(
+            "shown_at_range",
+            "{given} is outside the times a pair can have been shown (from 2000-01-01 to a day "
+            "after the server's clock): send the shown_at that /pairs/next gave, or leave it out",
+            {"given": given},
+        )
+    return utc
+
+
+ShownAt = Annotated[datetime, AfterValidator(_shown_at)]
 
 
 class Strict(BaseModel):
@@ -90,7 +116,10 @@ class JudgmentIn(Strict):
     verdict: Verdict
     rationale: str = Field(default="", max_length=5000)
     strength: int | None = Field(default=None, ge=1, le=3, description="1 slightly, 2 clearly, 3 much better")
-    shown_at: Timestamp | None = Field(default=None, description="when the pair was shown (from /pairs/next)")
+    shown_at: ShownAt | None = Field(
+        default=None,
+        description="when the pair was shown (from /pairs/next); from 2000 to a day after the server's clock",
+    )
 
 
 class JudgmentOut(BaseModel):

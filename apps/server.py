@@ -9,6 +9,7 @@ at /) and the REST API (/api/v1, apps/api.py) with uvicorn.
 from __future__ import annotations
 
 import gc
+import inspect
 import ipaddress
 import shutil
 import signal
@@ -22,13 +23,18 @@ from pathlib import Path
 
 import gradio as gr
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from gradio.routes import App as GradioApp
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Mount
+from starlette.types import Scope
 
-from apps.api import build_api
+from apps.api import authenticate, build_api
 from apps.cli import run_for_desk
 from apps.control import ControlSocket, ask_desk
+from apps.edge import BodyGuard, BodyLimits, MiB, SecurityHeaders, SessionCheck, cors_options
 from apps.gradio_app.main import build_app, launch_options
-from apps.settings import DemoSettings, ServeSettings
+from apps.settings import DEFAULT_MAX_IMPORT_MB, DemoSettings, ServeSettings
 from labeling import users
 from labeling.demo import DEMO_PASSWORD, DEMO_USER, prepare_demo
 from labeling.desk import Desk
@@ -53,6 +59,35 @@ class ServeOptions:
     port: int = 7860
     overlap: int | None = None
     exports_dir: Path | None = None
+    max_import_bytes: int = DEFAULT_MAX_IMPORT_MB * MiB  # body limit of POST /api/v1/items
+    # The desk's address as browsers see it (https://desk.example.com): allowed by CORS, and what
+    # a request's Origin must be where it is checked. None: not given.
+    public_origin: str | None = None
+    allowed_origins: tuple[str, ...] = ()  # other sites whose pages may call the REST API
+    ssl_certfile: Path | None = None  # with ssl_keyfile: the desk speaks HTTPS itself
+    ssl_keyfile: Path | None = None
+    forwarded_allow_ips: tuple[str, ...] = ()  # proxies whose X-Forwarded-For/-Proto count
+
+    @property
+    def tls(self) -> bool:
+        return self.ssl_certfile is not None
+
+
+def serve_options(settings: ServeSettings | DemoSettings) -> ServeOptions:
+    if isinstance(settings, DemoSettings):
+        return ServeOptions(settings.host, settings.port)
+    return ServeOptions(
+        settings.host,
+        settings.port,
+        settings.overlap,
+        settings.exports_dir,
+        max_import_bytes=settings.max_import_mb * MiB,
+        public_origin=settings.public_origin,
+        allowed_origins=settings.allowed_origins,
+        ssl_certfile=settings.ssl_certfile,
+        ssl_keyfile=settings.ssl_keyfile,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+    )
 
 
 @dataclass
@@ -87,7 +122,7 @@ def build_server(store: Store, options: ServeOptions) -> FastAPI:
     exports_dir = options.exports_dir or Path(store.path).resolve().parent / "exports"
     api = build_api(desk, exports_dir)
     auth = (lambda name, password: users.authenticate(store, name, password)) if has_users else None
-    return gr.mount_gradio_app(
+    app: FastAPI = gr.mount_gradio_app(
         api,
         build_app(desk),
         path="",
@@ -98,6 +133,40 @@ def build_server(store: Store, options: ServeOptions) -> FastAPI:
         run_history=False,
         **launch_options(),
     )
+    # Starlette runs the last added outermost: headers on every answer, CORS, then the guard.
+    app.add_middleware(
+        BodyGuard,
+        limits=BodyLimits(import_bytes=options.max_import_bytes),
+        token_user=lambda token: authenticate(store, token),
+        session=_gradio_session(app),
+    )
+    app.add_middleware(CORSMiddleware, **cors_options(options.allowed_origins, options.public_origin))
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+def _gradio_session(app: FastAPI) -> SessionCheck | None:
+    """Whether a request carries a signed-in Gradio session, read from its cookies as Gradio's own
+    `get_current_user` does (gradio/routes.py, 6.31), so that the edge can refuse a body before
+    Gradio reads it. None when Gradio asks no one to sign in."""
+    gradio_app = next(
+        route.app for route in app.routes if isinstance(route, Mount) and isinstance(route.app, GradioApp)
+    )
+    if gradio_app.auth is None and gradio_app.auth_dependency is None:
+        return None
+
+    async def signed_in(scope: Scope) -> bool:
+        request = Request(scope)
+        if gradio_app.auth_dependency is not None:
+            user = gradio_app.auth_dependency(request)
+            return (await user if inspect.isawaitable(user) else user) is not None
+        cookie = gradio_app.cookie_id
+        token = request.cookies.get(f"access-token-{cookie}") or request.cookies.get(
+            f"access-token-unsecure-{cookie}"
+        )
+        return token is not None and gradio_app.tokens.get(token) is not None
+
+    return signed_in
 
 
 class _Server(uvicorn.Server):
@@ -125,6 +194,12 @@ def serve(
         access_log=False,  # request lines carry no secrets, but a busy desk would flood the terminal
         # Gradio's event streams stay open: past this, shutting down stops waiting for them.
         timeout_graceful_shutdown=5 if block else 1,
+        ssl_certfile=options.ssl_certfile,
+        ssl_keyfile=options.ssl_keyfile,
+        # X-Forwarded-For/-Proto say who the client is and whether it used HTTPS: believed only
+        # from the proxies named (uvicorn would otherwise believe anyone on 127.0.0.1).
+        proxy_headers=bool(options.forwarded_allow_ips),
+        forwarded_allow_ips=list(options.forwarded_allow_ips) or None,
     )
     server = _Server(config, on_ready)
     if block:
@@ -139,7 +214,8 @@ def serve(
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError(f"the server did not start on {options.host}:{options.port}")
         time.sleep(0.02)
-    return RunningServer(f"http://{options.host}:{options.port}/", server, thread)
+    scheme = "https" if options.tls else "http"
+    return RunningServer(f"{scheme}://{options.host}:{options.port}/", server, thread)
 
 
 def _stop_on_sigterm(signum: int, frame: object) -> None:
@@ -165,16 +241,22 @@ def run(settings: ServeSettings | DemoSettings) -> int:
             report = prepare_demo(store, utc_now)
             added = report.items_added
             print(f"demo store {settings.db}: {added} new item(s); {report.records} emails in all")
-            options = ServeOptions(settings.host, settings.port)
-        else:
-            options = ServeOptions(settings.host, settings.port, settings.overlap, settings.exports_dir)
+        options = serve_options(settings)
         check_host(store, options.host)  # before saying anything is served
+        if not options.tls and not is_loopback(options.host):
+            print(
+                f"warning: serving on {options.host} over plain HTTP: passwords, session cookies and "
+                "API tokens cross the network in clear. Give --ssl-certfile and --ssl-keyfile, or serve "
+                "on 127.0.0.1 behind a TLS reverse proxy (docs/security.md)",
+                file=sys.stderr,
+                flush=True,
+            )
         login_required = bool(users.list_users(store))
         control = ControlSocket(
             Path(settings.db), lambda request: run_for_desk(request, store, login_required=login_required)
         )
         try:
-            serve(store, options, on_ready=lambda: _announce(settings, login_required))
+            serve(store, options, on_ready=lambda: _announce(settings, login_required, options.tls))
         except KeyboardInterrupt:
             pass
         finally:
@@ -185,10 +267,10 @@ def run(settings: ServeSettings | DemoSettings) -> int:
     return 0
 
 
-def _announce(settings: ServeSettings | DemoSettings, login_required: bool) -> None:
+def _announce(settings: ServeSettings | DemoSettings, login_required: bool, tls: bool = False) -> None:
     """What is served where, and how to sign in: the sign-in lines last, where the eye lands."""
     shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    url = f"http://{shown_host}:{settings.port}"
+    url = f"{'https' if tls else 'http'}://{shown_host}:{settings.port}"
     lines = [
         f"prefdesk is serving {settings.db} (Ctrl+C stops it)",
         f"  REST API docs: {url}/api/docs",

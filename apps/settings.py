@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
@@ -26,6 +27,7 @@ from labeling.ingest_formats import FORMATS
 from labeling.models import ImportLimits
 
 DEFAULT_PORT = 7860
+DEFAULT_MAX_IMPORT_MB = 64
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,12 @@ class ServeSettings:
     port: int
     overlap: int | None = None  # judgments wanted per pair; None: everyone judges every pair
     exports_dir: Path | None = None  # where REST exports are written; default: beside the store
+    max_import_mb: int = DEFAULT_MAX_IMPORT_MB  # body limit of POST /api/v1/items
+    allowed_origins: tuple[str, ...] = ()  # other sites' pages that may call the REST API
+    public_origin: str | None = None  # the desk's own address as browsers see it
+    ssl_certfile: Path | None = None  # both or neither: the desk speaks HTTPS itself
+    ssl_keyfile: Path | None = None
+    forwarded_allow_ips: tuple[str, ...] = ()  # proxies whose X-Forwarded-* headers are believed
 
 
 @dataclass(frozen=True)
@@ -193,6 +201,21 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is less than 1")
     return value
+
+
+def _origin(text: str) -> str:
+    """A browser origin, `scheme://host[:port]`, lower-cased and without a trailing slash: the
+    exact string a browser sends in its Origin header."""
+    match = re.fullmatch(r"(https?)://([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?/?", text.strip().lower())
+    if match is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an origin: give scheme://host[:port], e.g. https://desk.example.com"
+        )
+    return f"{match[1]}://{match[2]}{match[3] or ''}"
+
+
+def _addresses(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def _fraction(text: str) -> float:
@@ -296,6 +319,34 @@ def build_parser() -> argparse.ArgumentParser:
         help="judgments wanted per pair (default: every annotator judges every pair)",
     )
     serve.add_argument("--exports-dir", type=Path, help="where REST exports go (default: STORE_DIR/exports)")
+    serve.add_argument(
+        "--max-import-mb",
+        type=_positive,
+        default=DEFAULT_MAX_IMPORT_MB,
+        help=f"largest body POST /api/v1/items accepts, in MiB (default {DEFAULT_MAX_IMPORT_MB})",
+    )
+    edge = serve.add_argument_group("on a network (docs/security.md)")
+    edge.add_argument("--ssl-certfile", type=Path, help="serve HTTPS with this certificate (PEM)")
+    edge.add_argument("--ssl-keyfile", type=Path, help="the certificate's private key (PEM)")
+    edge.add_argument(
+        "--public-origin",
+        type=_origin,
+        help="the desk's address as browsers reach it, e.g. https://desk.example.com",
+    )
+    edge.add_argument(
+        "--allowed-origin",
+        type=_origin,
+        action="append",
+        default=[],
+        dest="allowed_origins",
+        help="another site whose pages may call the REST API (repeatable; default: none)",
+    )
+    edge.add_argument(
+        "--forwarded-allow-ips",
+        type=_addresses,
+        default=(),
+        help="addresses of reverse proxies whose X-Forwarded-For/-Proto are believed (comma-separated)",
+    )
 
     export = commands.add_parser(
         "export", help="write a training file, an eval set or a table of the judgments"
@@ -437,7 +488,24 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
             return TokenRevokeSettings(args.db, args.token_id)
         return TokenListSettings(args.db)
     if args.command == "serve":
-        return ServeSettings(args.db, args.host, args.port, args.overlap, args.exports_dir)
+        if (args.ssl_certfile is None) != (args.ssl_keyfile is None):
+            parser.error("serve: --ssl-certfile and --ssl-keyfile go together: give both")
+        for flag, path in (("--ssl-certfile", args.ssl_certfile), ("--ssl-keyfile", args.ssl_keyfile)):
+            if path is not None and not path.is_file():
+                parser.error(f"serve: {flag} {path}: no such file")
+        return ServeSettings(
+            args.db,
+            args.host,
+            args.port,
+            args.overlap,
+            args.exports_dir,
+            max_import_mb=args.max_import_mb,
+            allowed_origins=tuple(dict.fromkeys(args.allowed_origins)),
+            public_origin=args.public_origin,
+            ssl_certfile=args.ssl_certfile,
+            ssl_keyfile=args.ssl_keyfile,
+            forwarded_allow_ips=args.forwarded_allow_ips,
+        )
     if args.command == "export":
         options = ExportOptions.from_flags(vars(args))
         return ExportSettings(

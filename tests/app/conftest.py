@@ -59,6 +59,7 @@ def start_rest_desk(
     items: int = 6,
     annotators: tuple[str, ...] = ("ana", "bob"),
     overlap: int | None = None,
+    **serve_options: Any,
 ) -> tuple[RestDesk, RunningServer]:
     store = open_store(tmp_path / "desk.duckdb")
     import_files(store, [write_jsonl(tmp_path / "support.jsonl", support_records(items))], dataset="support")
@@ -69,7 +70,9 @@ def start_rest_desk(
     users.add_user(store, "root", "admin", PASSWORD, utc_now)
     desk.tokens["root"] = tokens.create_token(store, "root", "tests", utc_now)[0]
     server = serve(
-        store, ServeOptions(port=free_port(), overlap=overlap, exports_dir=desk.exports_dir), block=False
+        store,
+        ServeOptions(port=free_port(), overlap=overlap, exports_dir=desk.exports_dir, **serve_options),
+        block=False,
     )
     assert server is not None
     desk.url = server.local_url

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import ipaddress
+import logging
 import shutil
 import signal
 import socket
@@ -17,7 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import gradio as gr
@@ -29,11 +30,13 @@ from apps.cli import run_for_desk
 from apps.control import ControlSocket, ask_desk
 from apps.gradio_app.main import build_app, launch_options
 from apps.settings import DemoSettings, ServeSettings
+from apps.signin import DeskSignIn
 from labeling import users
 from labeling.demo import DEMO_PASSWORD, DEMO_USER, prepare_demo
 from labeling.desk import Desk
 from labeling.ingest import utc_now
 from labeling.queue import QueuePolicy
+from labeling.signin import SessionPolicy, SignInPolicy
 from store.db import Store, open_store
 from store.errors import StoreError
 
@@ -53,6 +56,9 @@ class ServeOptions:
     port: int = 7860
     overlap: int | None = None
     exports_dir: Path | None = None
+    sessions: SessionPolicy = field(default_factory=SessionPolicy)  # browser sessions' lifetime, idle timeout
+    sign_in: SignInPolicy = field(default_factory=SignInPolicy)  # throttling of failed sign-ins
+    public_origin: str | None = None  # https://desk.example.com behind a proxy: its pages may sign in
 
 
 @dataclass
@@ -66,6 +72,12 @@ class RunningServer:
     def close(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=15)
+
+
+SIGN_IN_MESSAGE = (
+    "Sign in to prefdesk. After 5 failed attempts for a name, sign-in pauses for 30 seconds, "
+    "then longer: if the button seems to do nothing, wait and try again."
+)
 
 
 def check_host(store: Store, host: str) -> None:
@@ -86,18 +98,26 @@ def build_server(store: Store, options: ServeOptions) -> FastAPI:
     desk.index.sync()  # read the log now (2 s for a million judgments), not on someone's first click
     exports_dir = options.exports_dir or Path(store.path).resolve().parent / "exports"
     api = build_api(desk, exports_dir)
-    auth = (lambda name, password: users.authenticate(store, name, password)) if has_users else None
-    return gr.mount_gradio_app(
+    sign_in = None
+    if has_users:  # prefdesk's sign-in routes answer before Gradio's: added before it is mounted
+        sign_in = DeskSignIn(
+            store, policy=options.sign_in, sessions=options.sessions, public_origin=options.public_origin
+        )
+        sign_in.add_routes(api)
+    app = gr.mount_gradio_app(
         api,
         build_app(desk),
         path="",
-        auth=auth,
-        auth_message="Sign in to prefdesk" if has_users else None,
+        auth=sign_in.gradio_auth if sign_in else None,
+        auth_message=SIGN_IN_MESSAGE if has_users else None,
         ssr_mode=False,
         footer_links=[],
         run_history=False,
         **launch_options(),
     )
+    if sign_in is not None:
+        sign_in.attach(app)
+    return app
 
 
 class _Server(uvicorn.Server):
@@ -142,6 +162,16 @@ def serve(
     return RunningServer(f"http://{options.host}:{options.port}/", server, thread)
 
 
+def _log_to_stderr() -> None:
+    """The desk's own log lines (sign-ins, failed ones with their address) on standard error."""
+    logger = logging.getLogger("prefdesk")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def _stop_on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # as Ctrl+C: the desk closes its store and control socket on the way out
 
@@ -155,6 +185,7 @@ def run(settings: ServeSettings | DemoSettings) -> int:
         )
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    _log_to_stderr()
     if isinstance(settings, DemoSettings):
         settings.db.parent.mkdir(parents=True, exist_ok=True)
         if settings.fresh:
@@ -167,7 +198,10 @@ def run(settings: ServeSettings | DemoSettings) -> int:
             print(f"demo store {settings.db}: {added} new item(s); {report.records} emails in all")
             options = ServeOptions(settings.host, settings.port)
         else:
-            options = ServeOptions(settings.host, settings.port, settings.overlap, settings.exports_dir)
+            sessions = SessionPolicy(settings.session_lifetime, settings.session_idle)
+            options = ServeOptions(
+                settings.host, settings.port, settings.overlap, settings.exports_dir, sessions=sessions
+            )
         check_host(store, options.host)  # before saying anything is served
         login_required = bool(users.list_users(store))
         control = ControlSocket(

@@ -138,13 +138,16 @@ def test_the_wait_doubles_with_each_failure_and_is_forgotten_after_an_hour() -> 
 
 
 def test_an_unknown_name_takes_about_as_long_as_a_known_one(desk: RestDesk) -> None:
-    known, unknown = [], []
-    for round_ in range(3):  # 3 failures per real name and 9 unknown names: under every limit
-        for name in ("ana", "bob", "root"):
-            for times, who in ((known, name), (unknown, f"ghost-{name}-{round_}")):
-                started = time.perf_counter()
-                assert sign_in(desk, who, "not-the-password").status_code == 400
-                times.append(time.perf_counter() - started)
+    known: list[float] = []
+    unknown: list[float] = []
+    with httpx.Client(base_url=desk.url) as client:  # one connection: only the server's work differs
+        for round_ in range(3):  # 3 failures per real name and 9 unknown names: under every limit
+            for name in ("ana", "bob", "root"):
+                for times, who in ((known, name), (unknown, f"ghost-{name}-{round_}")):
+                    started = time.perf_counter()
+                    answer = client.post("login", data={"username": who, "password": "not-the-password"})
+                    times.append(time.perf_counter() - started)
+                    assert answer.status_code == 400
     ratio = statistics.median(unknown) / statistics.median(known)
     assert 0.5 < ratio < 2, (known, unknown)
 

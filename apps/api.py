@@ -26,6 +26,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
 
 from apps.api_models import (
+    AccountOut,
+    AuditOut,
     ErrorOut,
     EvalSetOut,
     EvalSetRemovedOut,
@@ -38,6 +40,8 @@ from apps.api_models import (
     JudgmentOut,
     Me,
     NextPairOut,
+    PasswordIn,
+    RoleIn,
     TokenCreated,
     TokenIn,
     TokenOut,
@@ -45,11 +49,13 @@ from apps.api_models import (
 )
 from exports import downloads, eval_registry
 from exports.run import ExportOptions, run_export
-from labeling import tokens
+from labeling import audit, tokens, users
+from labeling.clock import parse_duration
 from labeling.desk import Desk, ShownPair
 from labeling.errors import (
     IdempotencyConflict,
     ImportRejected,
+    LastAdmin,
     NoSuchEvalSet,
     NoSuchUser,
     NothingToUndo,
@@ -63,18 +69,18 @@ from labeling.stats import desk_stats
 from store.db import Store
 from store.errors import StoreError, StoreWriteError
 from store.tokens import StoredToken
+from store.users import Account
 
 PREFIX = "/api/v1"
 DOCS_ASSETS = Path(__file__).parent / "static" / "swagger-ui"  # vendored: see its README.md
 CALLER_SCOPE_KEY = "prefdesk.caller"  # the token's user, when the edge (apps/edge.py) checked it
 NO_TOKEN = "send an API token: `Authorization: Bearer pd_...` (`prefdesk tokens create`)"
-REVOKED_TOKEN = "this API token is not valid or has been revoked"
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut, "description": text}
     for code, text in {
         400: "the body could not be read (not UTF-8 JSON)",
-        401: "no token, or a token that is not valid or was revoked",
+        401: "no token, or a token that is not valid, was revoked or expired, or whose account is disabled",
         403: "your role may not do this",
         413: "the body is larger than this route accepts (the message names the limit)",
         422: "the request was not valid: `error` says what and where",
@@ -93,17 +99,17 @@ def needs_admin(user: User) -> str:
     return f"{user.name!r} is an annotator: this needs an admin's token"
 
 
-async def authenticate(store: Store, token: str) -> User | None:
-    """The token's user, checked on the event loop (a cached lookup, microseconds), or in a
-    worker thread while a long write holds the store."""
+async def authenticate(store: Store, token: str) -> tokens.TokenCheck:
+    """The token's user, or why it does not work: checked on the event loop (a cached lookup,
+    microseconds), or in a worker thread while a long write holds the store."""
     if store.open_transactions:
-        return await run_in_threadpool(tokens.authenticate_token, store, token)
-    return tokens.authenticate_token(store, token)
+        return await run_in_threadpool(tokens.check_token, store, token)
+    return tokens.check_token(store, token)
 
 
 def _status_of(exc: PrefdeskError) -> int:
     """The HTTP status for a domain error: conflicts with the stored state are 409."""
-    if isinstance(exc, StaleShowing | IdempotencyConflict | NothingToUndo | UserExists):
+    if isinstance(exc, StaleShowing | IdempotencyConflict | NothingToUndo | UserExists | LastAdmin):
         return 409
     if isinstance(exc, NoSuchUser | tokens.NoSuchToken | NoSuchEvalSet):
         return 404
@@ -220,6 +226,17 @@ def _token_out(info: StoredToken) -> dict[str, Any]:
         "label": info.label,
         "created_at": info.created_at,
         "revoked_at": info.revoked_at,
+        "expires_at": info.expires_at,
+        "created_by": info.created_by,
+    }
+
+
+def _account_out(account: Account) -> dict[str, Any]:
+    return {
+        "name": account.name,
+        "role": account.role.value,
+        "created_at": account.created_at,
+        "disabled_at": account.disabled_at,
     }
 
 
@@ -259,10 +276,10 @@ def build_api(desk: Desk, exports_dir: Path, now: Callable[[], datetime] = utc_n
             return checked
         if credentials is None:
             raise ApiError(401, NO_TOKEN)
-        user = await authenticate(store, credentials.credentials)
-        if user is None:
-            raise ApiError(401, REVOKED_TOKEN)
-        return user
+        checked = await authenticate(store, credentials.credentials)
+        if checked.user is None:
+            raise ApiError(401, checked.refusal)
+        return checked.user
 
     async def admin(user: Annotated[User, Depends(caller)]) -> User:
         if user.role is not UserRole.ADMIN:
@@ -462,14 +479,17 @@ def build_api(desk: Desk, exports_dir: Path, now: Callable[[], datetime] = utc_n
         responses={**_ERRORS, 404: {"model": ErrorOut, "description": "no such user"}},
         tags=["admin"],
     )
-    def create_token(body: TokenIn, _: Admin) -> dict[str, Any]:
-        """Make an API token for a user; the token is in this response only."""
-        token, info = tokens.create_token(store, body.user, body.label, now)
+    def create_token(body: TokenIn, by: Admin) -> dict[str, Any]:
+        """Make an API token for a user (optionally expiring); the token is in this response only."""
+        expires_in = None if body.expires_in is None else parse_duration(body.expires_in)
+        token, info = tokens.create_token(
+            store, body.user, body.label, now, expires_in=expires_in, by=by.name
+        )
         return {**_token_out(info), "token": token}
 
     @app.get(f"{PREFIX}/tokens", response_model=list[TokenOut], responses=_ERRORS, tags=["admin"])
     def list_tokens(_: Admin) -> list[dict[str, Any]]:
-        """Every token's id, owner and state (never a secret)."""
+        """Every token's id, owner, state and maker (never a secret)."""
         return [_token_out(info) for info in tokens.list_tokens(store)]
 
     @app.delete(
@@ -478,8 +498,71 @@ def build_api(desk: Desk, exports_dir: Path, now: Callable[[], datetime] = utc_n
         responses={**_ERRORS, 404: {"model": ErrorOut, "description": "no such token"}},
         tags=["admin"],
     )
-    def revoke_token(token_id: str, _: Admin) -> dict[str, Any]:
+    def revoke_token(token_id: str, by: Admin) -> dict[str, Any]:
         """Stop a token from working, at once."""
-        return _token_out(tokens.revoke_token(store, token_id, now))
+        return _token_out(tokens.revoke_token(store, token_id, now, by=by.name))
 
+    _install_account_routes(app, desk, Admin, now)
     return app
+
+
+def _install_account_routes(app: FastAPI, desk: Desk, Admin: Any, now: Callable[[], datetime]) -> None:
+    """Accounts over time and the audit log, for admins. A change applies at the account's next
+    request (its browser sessions and tokens included) and is recorded with the admin's name."""
+    store = desk.store
+    no_user = {**_ERRORS, 404: {"model": ErrorOut, "description": "no such user"}}
+    last_admin: dict[int | str, dict[str, Any]] = {
+        409: {"model": ErrorOut, "description": "it would leave no enabled admin"}
+    }
+
+    @app.get(f"{PREFIX}/users", response_model=list[AccountOut], responses=_ERRORS, tags=["admin"])
+    def list_accounts(_: Admin) -> list[dict[str, Any]]:
+        """Every account: role, when it was made, and whether it is disabled (never a password)."""
+        return [_account_out(account) for account in users.list_accounts(store)]
+
+    @app.post(
+        f"{PREFIX}/users/{{name}}/disable",
+        response_model=AccountOut,
+        responses={**no_user, **last_admin},
+        tags=["admin"],
+    )
+    def disable(name: str, by: Admin) -> dict[str, Any]:
+        """The account can no longer sign in; its sessions and tokens stop working at once (its
+        judgments stay). Disabling a disabled account changes nothing."""
+        return _account_out(users.disable_user(store, name, now, by=by.name).after)
+
+    @app.post(f"{PREFIX}/users/{{name}}/enable", response_model=AccountOut, responses=no_user, tags=["admin"])
+    def enable(name: str, by: Admin) -> dict[str, Any]:
+        """The account may sign in again; its unrevoked, unexpired tokens work again."""
+        return _account_out(users.enable_user(store, name, now, by=by.name).after)
+
+    @app.put(
+        f"{PREFIX}/users/{{name}}/password", response_model=AccountOut, responses=no_user, tags=["admin"]
+    )
+    def set_password(name: str, body: PasswordIn, by: Admin) -> dict[str, Any]:
+        """A new password (8 characters or more). The account's browser sessions end; its API
+        tokens do not (revoke them to end them)."""
+        return _account_out(users.set_password(store, name, body.password, now, by=by.name))
+
+    @app.put(
+        f"{PREFIX}/users/{{name}}/role",
+        response_model=AccountOut,
+        responses={**no_user, **last_admin},
+        tags=["admin"],
+    )
+    def set_role(name: str, body: RoleIn, by: Admin) -> dict[str, Any]:
+        """Make an account admin or annotator, from its next request on."""
+        return _account_out(users.set_role(store, name, body.role, now, by=by.name).after)
+
+    @app.get(f"{PREFIX}/audit", response_model=AuditOut, responses=_ERRORS, tags=["admin"])
+    def audit_log(
+        _: Admin,
+        after: Annotated[int, Query(ge=0, description="read events after this sequence number")] = 0,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    ) -> dict[str, Any]:
+        """Account and token changes, oldest first: who (`actor`), what, to whom, when."""
+        events = audit.events_after(store, after, limit)
+        return {
+            "events": [asdict(event) for event in events],
+            "next_after": events[-1].seq if events else after,
+        }

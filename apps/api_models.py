@@ -244,6 +244,11 @@ class EvalSetRemovedOut(BaseModel):
 class TokenIn(Strict):
     user: str = Field(max_length=64)
     label: str = Field(default="", max_length=100)
+    expires_in: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{1,6}[smhdw]$",
+        description="how long the token works, e.g. 30d, 12h, 90m (s, m, h, d, w); null: until revoked",
+    )
 
 
 class TokenOut(BaseModel):
@@ -252,7 +257,48 @@ class TokenOut(BaseModel):
     label: str
     created_at: Timestamp
     revoked_at: Timestamp | None
+    expires_at: Timestamp | None = Field(description="when it stops working; null: until revoked")
+    created_by: str | None = Field(
+        description='who made it: an admin\'s account name, or "cli:<os user>"; null if not recorded'
+    )
 
 
 class TokenCreated(TokenOut):
     token: str = Field(description="shown once: keep it secret")
+
+
+class AccountOut(BaseModel):
+    name: str
+    role: Literal["admin", "annotator"]
+    created_at: Timestamp
+    disabled_at: Timestamp | None = Field(description="null while the account may sign in")
+
+
+class PasswordIn(Strict):
+    password: str = Field(max_length=1024, description="the new password, 8 characters or more")
+
+
+class RoleIn(Strict):
+    role: Literal["admin", "annotator"]
+
+
+class AuditEventOut(BaseModel):
+    seq: int
+    changed_at: Timestamp
+    actor: str | None = Field(description='who: an admin\'s account name, or "cli:<os user>"')
+    action: Literal[
+        "user.add",
+        "user.disable",
+        "user.enable",
+        "user.password",
+        "user.role",
+        "token.create",
+        "token.revoke",
+    ]
+    target: str = Field(description="the account name, or the token's id")
+    detail: dict[str, Any] = Field(description='e.g. {"from": "annotator", "to": "admin"}; never a secret')
+
+
+class AuditOut(BaseModel):
+    events: list[AuditEventOut]
+    next_after: int = Field(description="pass as `after` to read on from here")

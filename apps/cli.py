@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from apps import control
 from apps import settings as cli_settings
-from apps.commands import HANDLERS, Context, run_with_store
+from apps.commands import HANDLERS, Context, run_with_store, terminal_actor
 from labeling.errors import BadUserInput, PrefdeskError
 from store.errors import StoreError
 
@@ -35,6 +35,7 @@ READ_ONLY = (
     cli_settings.TokenListSettings,
     cli_settings.DatasetListSettings,
     cli_settings.EvalRegistryListSettings,
+    cli_settings.AuditSettings,
 )
 
 
@@ -42,6 +43,10 @@ READ_ONLY = (
 QUICK = (
     *READ_ONLY,
     cli_settings.UserAddSettings,
+    cli_settings.UserDisableSettings,
+    cli_settings.UserEnableSettings,
+    cli_settings.UserPasswdSettings,
+    cli_settings.UserSetRoleSettings,
     cli_settings.TokenCreateSettings,
     cli_settings.TokenRevokeSettings,
     cli_settings.DatasetSetSettings,
@@ -87,16 +92,20 @@ def _read_password(from_stdin: bool) -> str:
     return first
 
 
+# Commands that take a password, asked for before they run (and sent to a serving desk).
+WITH_PASSWORD = (cli_settings.UserAddSettings, cli_settings.UserPasswdSettings)
+
+
 def prepare(chosen: cli_settings.Settings) -> cli_settings.Settings:
     """What a command needs from the person at the terminal, asked before it runs."""
-    if isinstance(chosen, cli_settings.UserAddSettings):
+    if isinstance(chosen, WITH_PASSWORD):
         return replace(chosen, password=_read_password(chosen.password_stdin))
     return chosen
 
 
 def _desk_request(chosen: cli_settings.Settings, argv: Sequence[str]) -> dict[str, Any]:
     request: dict[str, Any] = {"argv": list(argv), "db": str(chosen.db), "cwd": str(Path.cwd())}
-    if isinstance(chosen, cli_settings.UserAddSettings):
+    if isinstance(chosen, WITH_PASSWORD):
         request["password"] = chosen.password
     return request
 
@@ -115,9 +124,10 @@ def run_for_desk(request: dict[str, Any], store: Store, *, login_required: bool)
         return {"out": "", "err": "error: a serving desk runs store commands only\n", "code": 2}
     if Path(chosen.db).resolve() != Path(store.path).resolve():
         return {"out": "", "err": f"error: this desk serves {store.path}, not {chosen.db}\n", "code": 2}
-    if isinstance(chosen, cli_settings.UserAddSettings):
+    if isinstance(chosen, WITH_PASSWORD):
         chosen = replace(chosen, password=str(request.get("password", "")))
-    ctx = Context(store, out, err)
+    # Who asked, for the audit log: the uid the kernel gave for the caller (apps/control.py).
+    ctx = Context(store, out, err, actor=terminal_actor(request.get("peer_uid")))
     try:
         code = run_with_store(chosen, ctx)
     except (PrefdeskError, StoreError) as exc:

@@ -7,7 +7,9 @@ handlers that use them.
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,13 +23,27 @@ if TYPE_CHECKING:
     from store.db import Store
 
 
+def terminal_actor(uid: int | None = None) -> str:
+    """Who runs a command, for the audit log: "cli:<os user>" (of `uid`, or of this process)."""
+    try:
+        if uid is None:
+            return f"cli:{getpass.getuser()}"
+        import pwd
+
+        return f"cli:{pwd.getpwuid(uid).pw_name}"
+    except (KeyError, OSError):
+        return f"cli:uid {os.getuid() if uid is None else uid}"
+
+
 @dataclass
 class Context:
-    """What a handler may use: the open store, and where its words go."""
+    """What a handler may use: the open store, where its words go, and who runs it (for the
+    audit log: the OS user at the terminal, also when a serving desk runs the command)."""
 
     store: Store
     out: TextIO = field(default_factory=lambda: sys.stdout)
     err: TextIO = field(default_factory=lambda: sys.stderr)
+    actor: str = field(default_factory=terminal_actor)
 
     def say(self, text: str = "") -> None:
         print(text, file=self.out)
@@ -107,7 +123,7 @@ def _user_add(chosen: cli_settings.UserAddSettings, ctx: Context) -> int:
     from labeling import users
     from labeling.clock import utc_now
 
-    user = users.add_user(ctx.store, chosen.name, chosen.role, chosen.password, utc_now)
+    user = users.add_user(ctx.store, chosen.name, chosen.role, chosen.password, utc_now, by=ctx.actor)
     ctx.say(f"added {user.role.value} {user.name!r}")
     return 0
 
@@ -115,8 +131,83 @@ def _user_add(chosen: cli_settings.UserAddSettings, ctx: Context) -> int:
 def _user_list(chosen: cli_settings.UserListSettings, ctx: Context) -> int:
     from labeling import users
 
-    for user in users.list_users(ctx.store):
-        ctx.say(f"{user.name}\t{user.role.value}")
+    for account in users.list_accounts(ctx.store):
+        state = f"disabled {account.disabled_at:%Y-%m-%d %H:%M}" if account.disabled_at else "active"
+        ctx.say(f"{account.name}\t{account.role.value}\t{state}")
+    return 0
+
+
+def _user_disable(chosen: cli_settings.UserDisableSettings, ctx: Context) -> int:
+    from labeling import users
+    from labeling.clock import utc_now
+
+    change = users.disable_user(ctx.store, chosen.name, utc_now, by=ctx.actor)
+    if not change.changed:
+        ctx.say(f"{chosen.name!r} was already disabled (since {change.before.disabled_at:%Y-%m-%d %H:%M})")
+        return 0
+    ctx.say(
+        f"disabled {chosen.name!r}: no sign-in, and their sessions and API tokens stop working at once; "
+        f"their judgments stay (`prefdesk users enable {chosen.name}` undoes this)"
+    )
+    return 0
+
+
+def _user_enable(chosen: cli_settings.UserEnableSettings, ctx: Context) -> int:
+    from labeling import users
+    from labeling.clock import utc_now
+
+    change = users.enable_user(ctx.store, chosen.name, utc_now, by=ctx.actor)
+    if not change.changed:
+        ctx.say(f"{chosen.name!r} is not disabled: nothing changed")
+        return 0
+    ctx.say(
+        f"enabled {chosen.name!r}: they can sign in again, and their API tokens that are neither revoked "
+        "nor expired work again"
+    )
+    return 0
+
+
+def _user_passwd(chosen: cli_settings.UserPasswdSettings, ctx: Context) -> int:
+    from labeling import users
+    from labeling.clock import utc_now
+
+    users.set_password(ctx.store, chosen.name, chosen.password, utc_now, by=ctx.actor)
+    ctx.say(
+        f"changed the password of {chosen.name!r}: their browser sessions ended; their API tokens still "
+        "work (`prefdesk tokens revoke ID` ends one)"
+    )
+    return 0
+
+
+def _user_set_role(chosen: cli_settings.UserSetRoleSettings, ctx: Context) -> int:
+    from labeling import users
+    from labeling.clock import utc_now
+
+    change = users.set_role(ctx.store, chosen.name, chosen.role, utc_now, by=ctx.actor)
+    if not change.changed:
+        ctx.say(f"{chosen.name!r} is already {chosen.role}: nothing changed")
+        return 0
+    ctx.say(
+        f"{chosen.name!r} is now {change.after.role.value} (was {change.before.role.value}), "
+        "at their next request, in the browser and through their API tokens"
+    )
+    return 0
+
+
+def _audit(chosen: cli_settings.AuditSettings, ctx: Context) -> int:
+    from labeling import audit
+
+    events = audit.last_events(ctx.store, chosen.limit)
+    if not events:
+        ctx.say("no account or token changes recorded yet")
+    for event in events:
+        detail = " ".join(
+            f"{key}={value}" for key, value in sorted(event.detail.items()) if value is not None
+        )
+        ctx.say(
+            f"{event.changed_at:%Y-%m-%d %H:%M:%S}\t{event.actor or '(not recorded)'}\t{event.action}\t"
+            f"{event.target}\t{detail}".rstrip("\t")
+        )
     return 0
 
 
@@ -124,18 +215,31 @@ def _token_create(chosen: cli_settings.TokenCreateSettings, ctx: Context) -> int
     from labeling import tokens
     from labeling.clock import utc_now
 
-    token, info = tokens.create_token(ctx.store, chosen.user, chosen.label, utc_now)
+    token, info = tokens.create_token(
+        ctx.store, chosen.user, chosen.label, utc_now, expires_in=chosen.expires_in, by=ctx.actor
+    )
     ctx.say(token)
-    ctx.warn(f"token {info.id} for {info.user_name!r}: shown once, keep it secret")
+    until = f", works until {info.expires_at:%Y-%m-%d %H:%M} UTC" if info.expires_at else ""
+    ctx.warn(f"token {info.id} for {info.user_name!r}{until}: shown once, keep it secret")
     return 0
 
 
 def _token_list(chosen: cli_settings.TokenListSettings, ctx: Context) -> int:
     from labeling import tokens
+    from labeling.clock import utc_now
 
+    now = utc_now()
     for info in tokens.list_tokens(ctx.store):
-        state = f"revoked {info.revoked_at:%Y-%m-%d %H:%M}" if info.revoked_at else "active"
-        ctx.say(f"{info.id}\t{info.user_name}\t{state}\t{info.label}")
+        if info.revoked_at:
+            state = f"revoked {info.revoked_at:%Y-%m-%d %H:%M}"
+        elif info.expires_at and info.expires_at <= now:
+            state = f"expired {info.expires_at:%Y-%m-%d %H:%M}"
+        elif info.expires_at:
+            state = f"active until {info.expires_at:%Y-%m-%d %H:%M}"
+        else:
+            state = "active"
+        made_by = f"by {info.created_by}" if info.created_by else "by (not recorded)"
+        ctx.say(f"{info.id}\t{info.user_name}\t{state}\t{made_by}\t{info.label}")
     return 0
 
 
@@ -143,7 +247,7 @@ def _token_revoke(chosen: cli_settings.TokenRevokeSettings, ctx: Context) -> int
     from labeling import tokens
     from labeling.clock import utc_now
 
-    info = tokens.revoke_token(ctx.store, chosen.token_id, utc_now)
+    info = tokens.revoke_token(ctx.store, chosen.token_id, utc_now, by=ctx.actor)
     ctx.say(f"revoked token {info.id} of {info.user_name!r}")
     return 0
 
@@ -337,6 +441,11 @@ HANDLERS: dict[type, Handler] = {
     cli_settings.DatasetSetSettings: _dataset_set,
     cli_settings.UserAddSettings: _user_add,
     cli_settings.UserListSettings: _user_list,
+    cli_settings.UserDisableSettings: _user_disable,
+    cli_settings.UserEnableSettings: _user_enable,
+    cli_settings.UserPasswdSettings: _user_passwd,
+    cli_settings.UserSetRoleSettings: _user_set_role,
+    cli_settings.AuditSettings: _audit,
     cli_settings.TokenCreateSettings: _token_create,
     cli_settings.TokenListSettings: _token_list,
     cli_settings.TokenRevokeSettings: _token_revoke,

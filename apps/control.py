@@ -10,7 +10,8 @@ Only the user who started the desk (or root) can use it: the socket file is crea
 
 Protocol: the client sends one JSON object and shuts its side down; the desk answers one JSON
 object and closes: {"argv": [...], "db": "...", "cwd": "...", "password": "..."} ->
-{"out": "...", "err": "...", "code": 0}.
+{"out": "...", "err": "...", "code": 0}. The desk adds the caller's uid (`peer_uid`, from the
+kernel, over anything the request says) so that account changes name who made them.
 """
 
 from __future__ import annotations
@@ -134,6 +135,8 @@ class ControlSocket:
                     reply: Reply = {"out": "", "err": f"error: the desk could not read the request: {exc}\n"}
                     reply["code"] = 2
                 else:
+                    if isinstance(request, dict):  # who asked, as the kernel says (the audit log's actor)
+                        request["peer_uid"] = _peer_uid(sock)
                     reply = (
                         {"pong": True, "pid": os.getpid()} if request.get("ping") else control._run(request)
                     )

@@ -30,8 +30,9 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from apps.api import CALLER_SCOPE_KEY, NO_TOKEN, PREFIX, REVOKED_TOKEN, needs_admin
-from labeling.models import User, UserRole
+from apps.api import CALLER_SCOPE_KEY, NO_TOKEN, PREFIX, needs_admin
+from labeling.models import UserRole
+from labeling.tokens import TokenCheck
 
 KiB, MiB = 1024, 1024 * 1024
 SMALL_BODY = 256 * KiB  # a judgment with a 5,000-character rationale, \u-escaped, is under 64 KiB
@@ -107,7 +108,7 @@ def _bearer(headers: Headers) -> str | None:
     return credentials.strip() if scheme.lower() == "bearer" and credentials.strip() else None
 
 
-TokenUser = Callable[[str], Awaitable[User | None]]
+TokenUser = Callable[[str], Awaitable[TokenCheck]]  # the token's user, or why it does not work
 SessionCheck = Callable[[Scope], Awaitable[bool]]
 
 
@@ -143,9 +144,10 @@ class BodyGuard:
             token = _bearer(headers)
             if token is None:
                 return await refuse(401, NO_TOKEN, www_authenticate="Bearer")
-            user = await self.token_user(token)
+            checked = await self.token_user(token)
+            user = checked.user
             if user is None:
-                return await refuse(401, REVOKED_TOKEN, www_authenticate="Bearer")
+                return await refuse(401, checked.refusal, www_authenticate="Bearer")
             if rule.guard is Guard.ADMIN and user.role is not UserRole.ADMIN:
                 return await refuse(403, needs_admin(user))
             scope[CALLER_SCOPE_KEY] = user  # the API's `caller` dependency takes it from here

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import inspect
 import ipaddress
+import logging
 import shutil
 import signal
 import socket
@@ -18,7 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import gradio as gr
@@ -35,11 +36,13 @@ from apps.control import ControlSocket, ask_desk
 from apps.edge import BodyGuard, BodyLimits, MiB, SecurityHeaders, SessionCheck, cors_options
 from apps.gradio_app.main import build_app, launch_options
 from apps.settings import DEFAULT_MAX_IMPORT_MB, DemoSettings, ServeSettings
+from apps.signin import DeskSignIn
 from labeling import users
 from labeling.demo import DEMO_PASSWORD, DEMO_USER, prepare_demo
 from labeling.desk import Desk
 from labeling.ingest import utc_now
 from labeling.queue import QueuePolicy
+from labeling.signin import SessionPolicy, SignInPolicy
 from store.db import Store, open_store
 from store.errors import StoreError
 
@@ -67,6 +70,8 @@ class ServeOptions:
     ssl_certfile: Path | None = None  # with ssl_keyfile: the desk speaks HTTPS itself
     ssl_keyfile: Path | None = None
     forwarded_allow_ips: tuple[str, ...] = ()  # proxies whose X-Forwarded-For/-Proto count
+    sessions: SessionPolicy = field(default_factory=SessionPolicy)  # browser sessions' lifetime, idle timeout
+    sign_in: SignInPolicy = field(default_factory=SignInPolicy)  # throttling of failed sign-ins
 
     @property
     def tls(self) -> bool:
@@ -87,6 +92,7 @@ def serve_options(settings: ServeSettings | DemoSettings) -> ServeOptions:
         ssl_certfile=settings.ssl_certfile,
         ssl_keyfile=settings.ssl_keyfile,
         forwarded_allow_ips=settings.forwarded_allow_ips,
+        sessions=SessionPolicy(settings.session_lifetime, settings.session_idle),
     )
 
 
@@ -101,6 +107,12 @@ class RunningServer:
     def close(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=15)
+
+
+SIGN_IN_MESSAGE = (
+    "Sign in to prefdesk. After 5 failed attempts for a name, sign-in pauses for 30 seconds, "
+    "then longer: if the button seems to do nothing, wait and try again."
+)
 
 
 def check_host(store: Store, host: str) -> None:
@@ -121,18 +133,25 @@ def build_server(store: Store, options: ServeOptions) -> FastAPI:
     desk.index.sync()  # read the log now (2 s for a million judgments), not on someone's first click
     exports_dir = options.exports_dir or Path(store.path).resolve().parent / "exports"
     api = build_api(desk, exports_dir)
-    auth = (lambda name, password: users.authenticate(store, name, password)) if has_users else None
-    app: FastAPI = gr.mount_gradio_app(
+    sign_in = None
+    if has_users:  # prefdesk's sign-in routes answer before Gradio's: added before it is mounted
+        sign_in = DeskSignIn(
+            store, policy=options.sign_in, sessions=options.sessions, public_origin=options.public_origin
+        )
+        sign_in.add_routes(api)
+    app = gr.mount_gradio_app(
         api,
         build_app(desk),
         path="",
-        auth=auth,
-        auth_message="Sign in to prefdesk" if has_users else None,
+        auth=sign_in.gradio_auth if sign_in else None,
+        auth_message=SIGN_IN_MESSAGE if has_users else None,
         ssr_mode=False,
         footer_links=[],
         run_history=False,
         **launch_options(),
     )
+    if sign_in is not None:
+        sign_in.attach(app)
     # Starlette runs the last added outermost: headers on every answer, CORS, then the guard.
     app.add_middleware(
         BodyGuard,
@@ -218,6 +237,16 @@ def serve(
     return RunningServer(f"{scheme}://{options.host}:{options.port}/", server, thread)
 
 
+def _log_to_stderr() -> None:
+    """The desk's own log lines (sign-ins, failed ones with their address) on standard error."""
+    logger = logging.getLogger("prefdesk")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def _stop_on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # as Ctrl+C: the desk closes its store and control socket on the way out
 
@@ -231,6 +260,7 @@ def run(settings: ServeSettings | DemoSettings) -> int:
         )
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    _log_to_stderr()
     if isinstance(settings, DemoSettings):
         settings.db.parent.mkdir(parents=True, exist_ok=True)
         if settings.fresh:

@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from exports.options import (
     TIE_POLICIES,
     ExportOptions,
 )
+from labeling.clock import describe_duration, parse_duration
+from labeling.errors import BadUserInput
 from labeling.ingest_formats import FORMATS
 from labeling.models import ImportLimits
 
@@ -81,10 +84,44 @@ class UserListSettings:
 
 
 @dataclass(frozen=True)
+class UserDisableSettings:
+    db: Path
+    name: str
+
+
+@dataclass(frozen=True)
+class UserEnableSettings:
+    db: Path
+    name: str
+
+
+@dataclass(frozen=True)
+class UserPasswdSettings:
+    db: Path
+    name: str
+    password_stdin: bool
+    password: str = field(default="", repr=False)  # asked for before the command runs
+
+
+@dataclass(frozen=True)
+class UserSetRoleSettings:
+    db: Path
+    name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    db: Path
+    limit: int  # the newest this many events
+
+
+@dataclass(frozen=True)
 class TokenCreateSettings:
     db: Path
     user: str
     label: str
+    expires_in: timedelta | None = None  # None: works until revoked
 
 
 @dataclass(frozen=True)
@@ -111,6 +148,8 @@ class ServeSettings:
     ssl_certfile: Path | None = None  # both or neither: the desk speaks HTTPS itself
     ssl_keyfile: Path | None = None
     forwarded_allow_ips: tuple[str, ...] = ()  # proxies whose X-Forwarded-* headers are believed
+    session_lifetime: timedelta = timedelta(hours=12)  # a browser session ends this long after sign-in
+    session_idle: timedelta = timedelta(hours=2)  # ... or this long after its last request
 
 
 @dataclass(frozen=True)
@@ -169,6 +208,11 @@ Settings = (
     | DatasetSetSettings
     | UserAddSettings
     | UserListSettings
+    | UserDisableSettings
+    | UserEnableSettings
+    | UserPasswdSettings
+    | UserSetRoleSettings
+    | AuditSettings
     | TokenCreateSettings
     | TokenListSettings
     | TokenRevokeSettings
@@ -216,6 +260,13 @@ def _origin(text: str) -> str:
 
 def _addresses(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _duration(text: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except BadUserInput as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _fraction(text: str) -> float:
@@ -295,14 +346,37 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--role", required=True, choices=("admin", "annotator"))
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add_db(add)
-    listing = user_commands.add_parser("list", help="list accounts")
+    listing = user_commands.add_parser("list", help="list accounts, their roles and states")
     add_db(listing)
+    disable = user_commands.add_parser(
+        "disable", help="stop an account at once: sign-in, its sessions and tokens (judgments stay)"
+    )
+    disable.add_argument("name")
+    add_db(disable)
+    enable = user_commands.add_parser("enable", help="let a disabled account sign in again")
+    enable.add_argument("name")
+    add_db(enable)
+    passwd = user_commands.add_parser("passwd", help="set a new password (ends the account's sessions)")
+    passwd.add_argument("name")
+    passwd.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add_db(passwd)
+    set_role = user_commands.add_parser("set-role", help="make an account admin or annotator")
+    set_role.add_argument("name")
+    set_role.add_argument("role", choices=("admin", "annotator"))
+    add_db(set_role)
+
+    audit = commands.add_parser("audit", help="who changed which account or token, and when")
+    add_db(audit)
+    audit.add_argument("--limit", type=_positive, default=50, help="the newest N events (default 50)")
 
     tokens = commands.add_parser("tokens", help="API tokens for the REST API")
     token_commands = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
     create = token_commands.add_parser("create", help="make a token for a user (printed once)")
     create.add_argument("user")
     create.add_argument("--label", default="", help="what the token is for")
+    create.add_argument(
+        "--expires-in", type=_duration, metavar="DURATION", help="e.g. 30d, 12h: it stops working then"
+    )
     add_db(create)
     add_db(token_commands.add_parser("list", help="list tokens (ids, owners; never the secrets)"))
     revoke = token_commands.add_parser("revoke", help="stop a token from working")
@@ -346,6 +420,22 @@ def build_parser() -> argparse.ArgumentParser:
         type=_addresses,
         default=(),
         help="addresses of reverse proxies whose X-Forwarded-For/-Proto are believed (comma-separated)",
+    )
+    serve.add_argument(
+        "--session-lifetime",
+        type=_duration,
+        default=ServeSettings.session_lifetime,
+        metavar="DURATION",
+        help="sign in again this long after signing in "
+        f"(default {describe_duration(ServeSettings.session_lifetime)})",
+    )
+    serve.add_argument(
+        "--session-idle",
+        type=_duration,
+        default=ServeSettings.session_idle,
+        metavar="DURATION",
+        help="... or after this long without a request "
+        f"(default {describe_duration(ServeSettings.session_idle)})",
     )
 
     export = commands.add_parser(
@@ -480,10 +570,20 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
     if args.command == "users":
         if args.users_command == "add":
             return UserAddSettings(args.db, args.name, args.role, args.password_stdin)
+        if args.users_command == "disable":
+            return UserDisableSettings(args.db, args.name)
+        if args.users_command == "enable":
+            return UserEnableSettings(args.db, args.name)
+        if args.users_command == "passwd":
+            return UserPasswdSettings(args.db, args.name, args.password_stdin)
+        if args.users_command == "set-role":
+            return UserSetRoleSettings(args.db, args.name, args.role)
         return UserListSettings(args.db)
+    if args.command == "audit":
+        return AuditSettings(args.db, args.limit)
     if args.command == "tokens":
         if args.tokens_command == "create":
-            return TokenCreateSettings(args.db, args.user, args.label)
+            return TokenCreateSettings(args.db, args.user, args.label, args.expires_in)
         if args.tokens_command == "revoke":
             return TokenRevokeSettings(args.db, args.token_id)
         return TokenListSettings(args.db)
@@ -505,6 +605,8 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
             ssl_certfile=args.ssl_certfile,
             ssl_keyfile=args.ssl_keyfile,
             forwarded_allow_ips=args.forwarded_allow_ips,
+            session_lifetime=args.session_lifetime,
+            session_idle=args.session_idle,
         )
     if args.command == "export":
         options = ExportOptions.from_flags(vars(args))

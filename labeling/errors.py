@@ -7,6 +7,7 @@ PrefdeskError
 │   ├── IdempotencyConflict   a client id was reused for a different judgment
 │   └── NothingToUndo         the annotator has no judgment left to undo
 ├── NoSuchUser / UserExists / BadUserInput
+├── LastAdmin             the change would leave no enabled admin
 ├── ExportError           an export could not be written (nothing was left half-written)
 └── NoSuchEvalSet         no eval set in the registry has that id (or the prefix is ambiguous)
 """
@@ -75,6 +76,10 @@ class UserExists(PrefdeskError):
 
 
 class BadUserInput(PrefdeskError):
+    pass
+
+
+class LastAdmin(PrefdeskError):
     pass
 
 

@@ -17,27 +17,53 @@ class StoredToken:
     label: str
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None = None  # None: works until revoked
+    created_by: str | None = None  # None: made before prefdesk recorded it
 
 
-_COLUMNS = "id, user_name, label, created_at, revoked_at"
+@dataclass(frozen=True)
+class TokenOwner:
+    """What checking a token needs: its owner and their state, the token's state, the secret's hash."""
+
+    user: User
+    secret_hash: str
+    revoked_at: datetime | None
+    expires_at: datetime | None
+    owner_disabled_at: datetime | None
+
+
+_COLUMNS = "id, user_name, label, created_at, revoked_at, expires_at, created_by"
 
 
 def insert_token(
-    cur: duckdb.DuckDBPyConnection, token_id: str, user_name: str, secret_hash: str, label: str, now: datetime
+    cur: duckdb.DuckDBPyConnection,
+    token_id: str,
+    user_name: str,
+    secret_hash: str,
+    label: str,
+    now: datetime,
+    *,
+    expires_at: datetime | None = None,
+    created_by: str | None = None,
 ) -> None:
     cur.execute(
-        "INSERT INTO api_tokens VALUES (?, ?, ?, ?, ?, NULL)", [token_id, user_name, secret_hash, label, now]
+        "INSERT INTO api_tokens (id, user_name, secret_hash, label, created_at, revoked_at, expires_at, "
+        "created_by) VALUES (?, ?, ?, ?, ?, NULL, ?, ?)",
+        [token_id, user_name, secret_hash, label, now, expires_at, created_by],
     )
 
 
-def active_owner(cur: duckdb.DuckDBPyConnection, token_id: str) -> tuple[User, str] | None:
-    """The owner of an unrevoked token and the token's secret hash."""
+def owner(cur: duckdb.DuckDBPyConnection, token_id: str) -> TokenOwner | None:
+    """The owner of a token and the state of both, whether the token works or not."""
     row = cur.execute(
-        "SELECT u.name, u.role, t.secret_hash FROM api_tokens t JOIN users u ON u.name = t.user_name "
-        "WHERE t.id = ? AND t.revoked_at IS NULL",
+        "SELECT u.name, u.role, t.secret_hash, t.revoked_at, t.expires_at, u.disabled_at "
+        "FROM api_tokens t JOIN users u ON u.name = t.user_name WHERE t.id = ?",
         [token_id],
     ).fetchone()
-    return (User(row[0], UserRole(row[1])), row[2]) if row else None
+    if row is None:
+        return None
+    name, role, secret_hash, revoked_at, expires_at, disabled_at = row
+    return TokenOwner(User(name, UserRole(role)), secret_hash, revoked_at, expires_at, disabled_at)
 
 
 def get_token(cur: duckdb.DuckDBPyConnection, token_id: str) -> StoredToken | None:

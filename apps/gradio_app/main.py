@@ -28,9 +28,11 @@ def build_app(desk: Desk) -> gr.Blocks:
 
 
 def launch_options() -> dict[str, Any]:
-    """theme, css and head for launch(): system fonts only (no font CDN), the key handler."""
+    """theme, css and head for launch(): system fonts only (no font CDN), the key handler, and
+    a reload to the sign-in page when the session has ended."""
     theme = gr.themes.Default(
         font=[gr.themes.Font("system-ui"), gr.themes.Font("sans-serif")],
         font_mono=[gr.themes.Font("ui-monospace"), gr.themes.Font("monospace")],
     )
-    return {"theme": theme, "css": _asset("desk.css"), "head": f"<script>{_asset('keyboard.js')}</script>"}
+    head = f"<script>{_asset('keyboard.js')}</script><script>{_asset('session.js')}</script>"
+    return {"theme": theme, "css": _asset("desk.css"), "head": head}

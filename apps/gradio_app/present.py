@@ -142,9 +142,14 @@ def response_html(content: str, side: str, key: str) -> str:
 
 
 def progress_html(progress: Progress, annotator: str, *, signed_in: bool = True) -> str:
+    """The annotator's counts, and who is signed in with a button that signs them out. Signing
+    out is a POST from this page (the desk refuses one from another site): a link to `logout`,
+    in a prompt say, signs no one out."""
     percent = 0 if progress.total == 0 else round(100 * progress.judged / progress.total)
     who = (
-        f' · signed in as <b>{escape(annotator)}</b> · <a href="logout" class="pd-logout">sign out</a>'
+        f" · signed in as <b>{escape(annotator)}</b> · "
+        '<form method="post" action="logout" class="pd-logout-form">'
+        '<button type="submit" class="pd-logout">sign out</button></form>'
         if signed_in
         else ""
     )

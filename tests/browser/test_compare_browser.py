@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import Page, expect
 
+from apps.server import ServeOptions, serve
+from labeling.ingest import import_files
 from store.db import open_store
-from tests.browser.conftest import XSS_PAYLOADS, RunningDesk, judged, log_in, press_and_wait
+from tests.browser.conftest import PASSWORD, XSS_PAYLOADS, RunningDesk, judged, log_in, press_and_wait
+from tests.conftest import add_annotators, free_port, support_records, write_jsonl
 
 pytestmark = pytest.mark.browser
 
@@ -15,6 +21,48 @@ def test_a_wrong_password_does_not_get_in(page: Page, running_desk: RunningDesk)
     log_in(page, running_desk, password="not-the-password")
     expect(page.get_by_text("Incorrect Credentials")).to_be_visible()
     expect(page.locator(".pd-progress")).to_have_count(0)
+
+
+def test_signing_out_is_a_button_and_a_link_to_logout_signs_no_one_out(
+    page: Page, running_desk: RunningDesk
+) -> None:
+    log_in(page, running_desk)
+    expect(page.locator(".pd-progress-text")).to_contain_text("signed in as ana")
+    page.goto(running_desk.url + "/logout")  # what a `[x](logout)` link in a prompt leads to
+    expect(page.locator(".pd-progress-text")).to_contain_text("signed in as ana")
+    page.get_by_role("button", name="sign out").click()
+    expect(page.get_by_label("username")).to_be_visible()
+    page.reload()
+    expect(page.get_by_label("username")).to_be_visible()
+    expect(page.locator(".pd-progress")).to_have_count(0)
+
+
+def test_a_page_whose_session_ended_shows_the_sign_in_page_at_the_next_key(
+    page: Page, tmp_path: Path
+) -> None:
+    from labeling.signin import SessionPolicy
+
+    store = open_store(tmp_path / "desk.duckdb")
+    import_files(store, [write_jsonl(tmp_path / "s.jsonl", support_records(3))], dataset="support")
+    add_annotators(store, "ana")
+    sessions = SessionPolicy(lifetime=timedelta(hours=1), idle=timedelta(seconds=2))
+    server = serve(store, ServeOptions(port=free_port(), sessions=sessions), block=False)
+    assert server is not None
+    try:
+        page.goto(server.local_url)
+        page.get_by_label("username").fill("ana")
+        page.get_by_label("password").fill(PASSWORD)
+        page.get_by_role("button", name="Login").click()
+        expect(page.locator(".pd-progress-text")).to_contain_text("signed in as ana")
+        page.wait_for_timeout(2500)
+        page.keyboard.press("1")
+        expect(page.get_by_label("username")).to_be_visible(timeout=10_000)
+        expect(page.locator(".pd-progress")).to_have_count(0)
+        with store.cursor() as cur:
+            assert cur.execute("SELECT count(*) FROM judgments").fetchone() == (0,)
+    finally:
+        server.close()
+        store.close()
 
 
 def test_judging_five_pairs_by_keyboard_then_undo(page: Page, running_desk: RunningDesk) -> None:

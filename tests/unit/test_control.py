@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -17,12 +18,13 @@ def test_a_request_reaches_the_desk_and_its_answer_comes_back(tmp_path: Path) ->
 
     control = ControlSocket(tmp_path / "desk.duckdb", run)
     try:
-        assert ask_desk(tmp_path / "desk.duckdb", {"argv": ["stats"]}) == {
+        # The caller's uid comes from the kernel, whatever the request claims (the audit log's actor).
+        assert ask_desk(tmp_path / "desk.duckdb", {"argv": ["stats"], "peer_uid": 12345}) == {
             "out": "items 3\n",
             "err": "",
             "code": 0,
         }
-        assert seen == [{"argv": ["stats"]}]
+        assert seen == [{"argv": ["stats"], "peer_uid": os.getuid()}]
     finally:
         control.close()
     assert not socket_path(tmp_path / "desk.duckdb").exists()

@@ -18,6 +18,8 @@ MODULES = [
     "apps.gradio_app.present",
     "labeling.models",
     "labeling.wording",
+    "labeling.clock",
+    "labeling.signin",
 ]
 
 

@@ -64,6 +64,8 @@ EXPECTED_COLUMNS = {
         ("role", "VARCHAR"),
         ("password_hash", "VARCHAR"),
         ("created_at", "TIMESTAMP"),
+        ("disabled_at", "TIMESTAMP"),
+        ("sessions_reset_at", "TIMESTAMP"),
     ],
     "imports": [
         ("id", "VARCHAR"),
@@ -95,6 +97,16 @@ EXPECTED_COLUMNS = {
         ("label", "VARCHAR"),
         ("created_at", "TIMESTAMP"),
         ("revoked_at", "TIMESTAMP"),
+        ("expires_at", "TIMESTAMP"),
+        ("created_by", "VARCHAR"),
+    ],
+    "audit_log": [
+        ("seq", "BIGINT"),
+        ("changed_at", "TIMESTAMP"),
+        ("actor", "VARCHAR"),
+        ("action", "VARCHAR"),
+        ("target", "VARCHAR"),
+        ("detail", "JSON"),
     ],
     "dataset_wording": [
         ("dataset", "VARCHAR"),
@@ -173,7 +185,9 @@ def test_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
 def test_a_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> None:
     store = open_store(tmp_path / "s.duckdb")
     with pytest.raises(RuntimeError), store.transaction() as cur:
-        cur.execute("INSERT INTO users VALUES ('ana', 'annotator', 'x', now()::TIMESTAMP)")
+        cur.execute(
+            "INSERT INTO users (name, role, password_hash, created_at) VALUES ('ana', 'annotator', 'x', now()::TIMESTAMP)"
+        )
         raise RuntimeError("boom")
     with store.cursor() as cur:
         assert cur.execute("SELECT count(*) FROM users").fetchone() == (0,)

@@ -106,13 +106,20 @@ EXPECTED_COLUMNS = {
         ("seq", "BIGINT"),
         ("set_at", "TIMESTAMP"),
     ],
+    "desk_secrets": [("name", "VARCHAR"), ("secret", "BLOB"), ("created_at", "TIMESTAMP")],
+    "superseded": [("event_id", "VARCHAR"), ("by_event", "VARCHAR")],
 }
+
+
+# Numbers given to branches of issue 9 that are not merged here yet (0006: sec-login). The lead
+# removes this at merge.
+RESERVED_ELSEWHERE = {6}
 
 
 def test_migrations_are_numbered_without_gaps() -> None:
     versions = [m.version for m in migrations()]
     assert versions == sorted(set(versions))
-    assert versions == list(range(1, latest_schema_version() + 1))
+    assert versions == [v for v in range(1, latest_schema_version() + 1) if v not in RESERVED_ELSEWHERE]
 
 
 def test_the_final_schema_is_exactly_as_expected(tmp_path: Path) -> None:

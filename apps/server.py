@@ -34,6 +34,7 @@ from labeling.demo import DEMO_PASSWORD, DEMO_USER, prepare_demo
 from labeling.desk import Desk
 from labeling.ingest import utc_now
 from labeling.queue import QueuePolicy
+from labeling.ratelimit import JudgingRate
 from store.db import Store, open_store
 from store.errors import StoreError
 
@@ -53,6 +54,7 @@ class ServeOptions:
     port: int = 7860
     overlap: int | None = None
     exports_dir: Path | None = None
+    judging_rate: JudgingRate | None = JudgingRate()  # per annotator; None: no limit
 
 
 @dataclass
@@ -82,7 +84,7 @@ def build_server(store: Store, options: ServeOptions) -> FastAPI:
     has_users = bool(users.list_users(store))
     check_host(store, options.host)
     store.keep_memory_small()
-    desk = Desk(store, policy=QueuePolicy(overlap=options.overlap))
+    desk = Desk(store, policy=QueuePolicy(overlap=options.overlap), rate=options.judging_rate)
     desk.index.sync()  # read the log now (2 s for a million judgments), not on someone's first click
     exports_dir = options.exports_dir or Path(store.path).resolve().parent / "exports"
     api = build_api(desk, exports_dir)
@@ -167,7 +169,14 @@ def run(settings: ServeSettings | DemoSettings) -> int:
             print(f"demo store {settings.db}: {added} new item(s); {report.records} emails in all")
             options = ServeOptions(settings.host, settings.port)
         else:
-            options = ServeOptions(settings.host, settings.port, settings.overlap, settings.exports_dir)
+            rate = settings.judgment_rate
+            options = ServeOptions(
+                settings.host,
+                settings.port,
+                settings.overlap,
+                settings.exports_dir,
+                judging_rate=JudgingRate(rate, settings.judgment_burst) if rate > 0 else None,
+            )
         check_host(store, options.host)  # before saying anything is served
         login_required = bool(users.list_users(store))
         control = ControlSocket(

@@ -7,6 +7,7 @@ plain values. Environment: PREFDESK_DB is the default for --db, PREFDESK_PORT fo
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
@@ -101,6 +102,8 @@ class ServeSettings:
     port: int
     overlap: int | None = None  # judgments wanted per pair; None: everyone judges every pair
     exports_dir: Path | None = None  # where REST exports are written; default: beside the store
+    judgment_rate: float = 5.0  # judgments (and undos) per second per annotator; 0: no limit
+    judgment_burst: int = 20  # of them at once, after a pause
 
 
 @dataclass(frozen=True)
@@ -193,6 +196,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text} is not a rate (0 or more a second; 0: no limit)")
+    return value
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -281,6 +294,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="judgments wanted per pair (default: every annotator judges every pair)",
     )
     serve.add_argument("--exports-dir", type=Path, help="where REST exports go (default: STORE_DIR/exports)")
+    serve.add_argument(
+        "--judgment-rate",
+        type=_rate,
+        default=5.0,
+        metavar="PER_SECOND",
+        help="judgments and undos per second per annotator, sustained (default 5; 0: no limit)",
+    )
+    serve.add_argument(
+        "--judgment-burst", type=_positive, default=20, help="of them at once, after a pause (default 20)"
+    )
 
     export = commands.add_parser(
         "export", help="write a training file, an eval set or a table of the judgments"
@@ -419,7 +442,15 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
             return TokenRevokeSettings(args.db, args.token_id)
         return TokenListSettings(args.db)
     if args.command == "serve":
-        return ServeSettings(args.db, args.host, args.port, args.overlap, args.exports_dir)
+        return ServeSettings(
+            args.db,
+            args.host,
+            args.port,
+            args.overlap,
+            args.exports_dir,
+            judgment_rate=args.judgment_rate,
+            judgment_burst=args.judgment_burst,
+        )
     if args.command == "export":
         options = ExportOptions.from_flags(vars(args))
         return ExportSettings(

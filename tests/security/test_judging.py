@@ -407,21 +407,27 @@ def test_a_verdict_sent_after_its_hold_expired_and_others_judged_the_pair_is_ref
 
 def test_a_restart_does_not_let_a_pair_shown_before_it_be_judged_twice(tmp_path: Path) -> None:
     """Holds live in memory: after a restart the pair on ana's screen is offered to bob. Her
-    showing is from before the restart: it records nothing, and says why."""
+    showing is from before the restart: it records nothing, and says why. A verdict recorded
+    before the restart and sent again (a retry) is still answered as recorded."""
     store = open_store(tmp_path / "desk.duckdb")
-    import_files(store, [write_jsonl(tmp_path / "s.jsonl", support_records(1))], dataset="s")
-    before = overlap_desk(store, 1, [0.0]).next_showing("ana")
-    assert before is not None
+    import_files(store, [write_jsonl(tmp_path / "s.jsonl", support_records(2))], dataset="s")
+    first = overlap_desk(store, 1, [0.0])
+    cy_shown = first.next_showing("cy")
+    before = first.next_showing("ana")
+    assert before is not None and cy_shown is not None and cy_shown.pair.id != before.pair.id
+    recorded = first.submit("cy", ShownPair.of(cy_shown), "tie")
     after = overlap_desk(store, 1, [0.0])  # the desk restarted on the same store
+    retried = after.submit("cy", ShownPair.of(cy_shown), "tie")
     bobs = after.next_showing("bob")
     assert bobs is not None and bobs.pair.id == before.pair.id
     after.submit("bob", ShownPair.of(bobs), "right")
     with pytest.raises(JudgmentError) as refused:
         after.submit("ana", ShownPair.of(before), "left")
     with store.cursor() as cur:
-        judged_by = cur.execute("SELECT annotator FROM judgments").fetchall()
+        judged_by = cur.execute("SELECT annotator FROM judgments ORDER BY seq").fetchall()
     store.close()
-    assert judged_by == [("bob",)]
+    assert judged_by == [("cy",), ("bob",)]
+    assert (retried.duplicate, retried.judgment) == (True, recorded.judgment)
     assert str(refused.value) == (
         f"showing {before.showing_id!r} is not one this desk gave you (or the desk restarted since): "
         "nothing was recorded; load the next pair and judge it"

@@ -6,6 +6,7 @@ everyone's judgments and stats, export, and manage tokens. Errors are JSON: {"er
 OpenAPI: /api/openapi.json, docs at /api/docs.
 """
 
+import math
 import re
 import uuid
 from collections.abc import Callable
@@ -50,8 +51,9 @@ from apps.api_models import (
 from exports import downloads, eval_registry
 from exports.run import ExportOptions, run_export
 from labeling import audit, tokens, users
+from labeling.blind import Blinder
 from labeling.clock import parse_duration
-from labeling.desk import Desk, ShownPair
+from labeling.desk import BlindClaim, Desk
 from labeling.errors import (
     IdempotencyConflict,
     ImportRejected,
@@ -61,6 +63,7 @@ from labeling.errors import (
     NothingToUndo,
     PrefdeskError,
     StaleShowing,
+    TooManyJudgments,
     UserExists,
 )
 from labeling.ingest import import_records, utc_now
@@ -84,6 +87,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         403: "your role may not do this",
         413: "the body is larger than this route accepts (the message names the limit)",
         422: "the request was not valid: `error` says what and where",
+        429: "too many judgments or undos at once: wait the seconds in `Retry-After`",
         503: "the disk is full or read-only: nothing was written; send the same request again later",
     }.items()
 }
@@ -113,6 +117,8 @@ def _status_of(exc: PrefdeskError) -> int:
         return 409
     if isinstance(exc, NoSuchUser | tokens.NoSuchToken | NoSuchEvalSet):
         return 404
+    if isinstance(exc, TooManyJudgments):
+        return 429
     return 422  # ImportRejected, JudgmentError, BadUserInput, ExportError: the input was refused
 
 
@@ -136,7 +142,10 @@ def _install_error_handlers(app: FastAPI) -> None:
                 {"source": p.source, "line": p.line, "field": p.field, "message": p.message}
                 for p in exc.problems
             ]
-        return _error(_status_of(exc), str(exc), problems)
+        response = _error(_status_of(exc), str(exc), problems)
+        if isinstance(exc, TooManyJudgments):
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+        return response
 
     @app.exception_handler(StoreError)
     async def store_error(_: Request, exc: StoreError) -> JSONResponse:
@@ -201,16 +210,18 @@ def _json(content: dict[str, Any], status: int = 200) -> Response:
     return Response(orjson.dumps(content), status_code=status, media_type="application/json")
 
 
-def _judgment_dict(judgment: PairJudgment, duplicate: bool) -> dict[str, Any]:
+def _judgment_dict(judgment: PairJudgment, duplicate: bool, blind: Blinder) -> dict[str, Any]:
+    """A judgment as the annotator who made it sees it: the ids they were shown (aliases)."""
+    preferred = judgment.preferred_id
     return {
         "id": judgment.id,
         "annotator": judgment.annotator,
         "item_id": judgment.item_id,
-        "pair_id": judgment.pair_id,
-        "left_id": judgment.left_id,
-        "right_id": judgment.right_id,
+        "pair_id": blind.pair(judgment.pair_id),
+        "left_id": blind.response(judgment.left_id),
+        "right_id": blind.response(judgment.right_id),
         "verdict": judgment.verdict.value,
-        "preferred_id": judgment.preferred_id,
+        "preferred_id": blind.response_or_none(preferred),
         "rationale": judgment.rationale,
         "strength": judgment.strength,
         "shown_at": _rfc3339(judgment.shown_at),
@@ -256,6 +267,7 @@ def _export_ref_out(export: ExportRef) -> dict[str, Any]:
 
 def build_api(desk: Desk, exports_dir: Path, now: Callable[[], datetime] = utc_now) -> FastAPI:
     store = desk.store
+    blind = desk.blind
     app = FastAPI(
         title="prefdesk",
         summary="Judge LLM responses and pull training data: the REST API of a prefdesk server.",
@@ -305,19 +317,20 @@ def build_api(desk: Desk, exports_dir: Path, now: Callable[[], datetime] = utc_n
 
     @app.get(f"{PREFIX}/pairs/next", response_model=NextPairOut, responses=_ERRORS, tags=["judging"])
     async def next_pair(user: Caller) -> Response:
-        """The next pair for you to judge, sides shuffled, models hidden; `pair` is null when done."""
+        """The next pair for you to judge, sides shuffled, models hidden; `pair` is null when done.
+        Its ids are aliases that only this desk can match to the stored ones (blind judging)."""
         showing = await quick(desk.next_showing, user.name)
         progress = await quick(desk.progress, user.name)
         shown = None
         if showing is not None:
             shown = {
                 "showing_id": showing.showing_id,
-                "pair_id": showing.pair.id,
+                "pair_id": blind.pair(showing.pair.id),
                 "item_id": showing.item.id,
                 "dataset": showing.item.dataset,
                 "prompt": [message.to_dict() for message in showing.item.prompt],
-                "left": {"id": showing.left.id, "content": showing.left.content},
-                "right": {"id": showing.right.id, "content": showing.right.content},
+                "left": {"id": blind.response(showing.left.id), "content": showing.left.content},
+                "right": {"id": blind.response(showing.right.id), "content": showing.right.content},
                 "shown_at": _rfc3339(showing.shown_at),
                 "wording": asdict(showing.wording),
             }
@@ -331,24 +344,29 @@ def build_api(desk: Desk, exports_dir: Path, now: Callable[[], datetime] = utc_n
         responses={
             **_ERRORS,
             200: {"model": JudgmentOut, "description": "already recorded"},
-            409: {"model": ErrorOut},
+            409: {
+                "model": ErrorOut,
+                "description": "not a showing given to you, or not its pair and sides; the pair has "
+                "all the judgments the overlap asks for; or the client id was used for another judgment",
+            },
         },
         tags=["judging"],
     )
     async def submit(body: JudgmentIn, user: Caller) -> Response:
-        """Record your verdict on a pair as shown. The same client_id again records nothing new."""
-        shown_at = body.shown_at.replace(tzinfo=None) if body.shown_at else now()  # naive UTC in the store
-        shown = ShownPair(body.client_id, body.pair_id, body.left_id, body.right_id, shown_at)
+        """Record your verdict on a pair /pairs/next showed you, named by its `showing_id`, with
+        its pair and sides as shown. The same client_id again records nothing new."""
+        claim = BlindClaim(body.pair_id, body.left_id, body.right_id)
         recorded = await quick(
-            desk.submit,
+            desk.submit_blind,
             user.name,
-            shown,
+            body.showing_id,
+            claim,
             body.verdict,
+            client_id=body.client_id,
             rationale=body.rationale,
             strength=body.strength,
-            judgment_id=body.client_id,
         )
-        out = _judgment_dict(recorded.judgment, recorded.duplicate)
+        out = _judgment_dict(recorded.judgment, recorded.duplicate, blind)
         return _json(out, status=200 if recorded.duplicate else 201)
 
     @app.post(
@@ -359,7 +377,8 @@ def build_api(desk: Desk, exports_dir: Path, now: Callable[[], datetime] = utc_n
     )
     async def undo(body: UndoIn, user: Caller) -> Response:
         """Withdraw your latest judgment still in force; returns it (its pair is yours again)."""
-        return _json(_judgment_dict(await quick(desk.undo, user.name, body.client_id), duplicate=False))
+        undone = await quick(desk.undo, user.name, body.client_id)
+        return _json(_judgment_dict(undone, duplicate=False, blind=blind))
 
     @app.get(f"{PREFIX}/judgments", response_model=EventsOut, responses=_ERRORS, tags=["judging"])
     def judgments(
@@ -368,12 +387,15 @@ def build_api(desk: Desk, exports_dir: Path, now: Callable[[], datetime] = utc_n
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
         annotator: Annotated[str | None, Query(max_length=64, description="admins: one annotator's")] = None,
     ) -> dict[str, Any]:
-        """The judgment log (judgments and undos) oldest first. Annotators read their own only."""
+        """The judgment log (judgments and undos) oldest first. Annotators read their own only,
+        with the ids they were shown (aliases); admins read the stored ids."""
         if user.role is not UserRole.ADMIN:
             if annotator not in (None, user.name):
                 raise ApiError(403, "annotators can read their own judgments only")
             annotator = user.name
         events = desk.events(after, limit, annotator)
+        if user.role is not UserRole.ADMIN:
+            events = [blind.event(event) for event in events]
         return {"events": events, "next_after": events[-1]["seq"] if events else after}
 
     @app.post(f"{PREFIX}/items", response_model=ImportOut, status_code=201, responses=_ERRORS, tags=["admin"])

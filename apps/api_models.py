@@ -110,9 +110,12 @@ class NextPairOut(BaseModel):
 
 class JudgmentIn(Strict):
     client_id: str = ClientId
-    pair_id: str = Field(max_length=200)
-    left_id: str = Field(max_length=200, description="the response shown on the left")
-    right_id: str = Field(max_length=200, description="the response shown on the right")
+    showing_id: str = Field(
+        min_length=1, max_length=64, description="the `showing_id` /pairs/next gave you with this pair"
+    )
+    pair_id: str = Field(max_length=200, description="the pair's `pair_id` as shown")
+    left_id: str = Field(max_length=200, description="the response shown on the left (its `id` as shown)")
+    right_id: str = Field(max_length=200, description="the response shown on the right (its `id` as shown)")
     verdict: Verdict
     rationale: str = Field(default="", max_length=5000)
     strength: int | None = Field(default=None, ge=1, le=3, description="1 slightly, 2 clearly, 3 much better")

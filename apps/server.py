@@ -42,6 +42,7 @@ from labeling.demo import DEMO_PASSWORD, DEMO_USER, prepare_demo
 from labeling.desk import Desk
 from labeling.ingest import utc_now
 from labeling.queue import QueuePolicy
+from labeling.ratelimit import JudgingRate
 from labeling.signin import SessionPolicy, SignInPolicy
 from store.db import Store, open_store
 from store.errors import StoreError
@@ -72,6 +73,7 @@ class ServeOptions:
     forwarded_allow_ips: tuple[str, ...] = ()  # proxies whose X-Forwarded-For/-Proto count
     sessions: SessionPolicy = field(default_factory=SessionPolicy)  # browser sessions' lifetime, idle timeout
     sign_in: SignInPolicy = field(default_factory=SignInPolicy)  # throttling of failed sign-ins
+    judging_rate: JudgingRate | None = JudgingRate()  # per annotator; None: no limit
 
     @property
     def tls(self) -> bool:
@@ -93,6 +95,11 @@ def serve_options(settings: ServeSettings | DemoSettings) -> ServeOptions:
         ssl_keyfile=settings.ssl_keyfile,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         sessions=SessionPolicy(settings.session_lifetime, settings.session_idle),
+        judging_rate=(
+            JudgingRate(settings.judgment_rate, settings.judgment_burst)
+            if settings.judgment_rate > 0
+            else None
+        ),
     )
 
 
@@ -129,7 +136,7 @@ def build_server(store: Store, options: ServeOptions) -> FastAPI:
     has_users = bool(users.list_users(store))
     check_host(store, options.host)
     store.keep_memory_small()
-    desk = Desk(store, policy=QueuePolicy(overlap=options.overlap))
+    desk = Desk(store, policy=QueuePolicy(overlap=options.overlap), rate=options.judging_rate)
     desk.index.sync()  # read the log now (2 s for a million judgments), not on someone's first click
     exports_dir = options.exports_dir or Path(store.path).resolve().parent / "exports"
     api = build_api(desk, exports_dir)

@@ -7,6 +7,7 @@ plain values. Environment: PREFDESK_DB is the default for --db, PREFDESK_PORT fo
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 from collections.abc import Sequence
@@ -150,6 +151,8 @@ class ServeSettings:
     forwarded_allow_ips: tuple[str, ...] = ()  # proxies whose X-Forwarded-* headers are believed
     session_lifetime: timedelta = timedelta(hours=12)  # a browser session ends this long after sign-in
     session_idle: timedelta = timedelta(hours=2)  # ... or this long after its last request
+    judgment_rate: float = 5.0  # judgments (and undos) per second per annotator; 0: no limit
+    judgment_burst: int = 20  # of them at once, after a pause
 
 
 @dataclass(frozen=True)
@@ -267,6 +270,16 @@ def _duration(text: str) -> timedelta:
         return parse_duration(text)
     except BadUserInput as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text} is not a rate (0 or more a second; 0: no limit)")
+    return value
 
 
 def _fraction(text: str) -> float:
@@ -436,6 +449,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="... or after this long without a request "
         f"(default {describe_duration(ServeSettings.session_idle)})",
+    )
+    serve.add_argument(
+        "--judgment-rate",
+        type=_rate,
+        default=5.0,
+        metavar="PER_SECOND",
+        help="judgments and undos per second per annotator, sustained (default 5; 0: no limit)",
+    )
+    serve.add_argument(
+        "--judgment-burst", type=_positive, default=20, help="of them at once, after a pause (default 20)"
     )
 
     export = commands.add_parser(
@@ -607,6 +630,8 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
             forwarded_allow_ips=args.forwarded_allow_ips,
             session_lifetime=args.session_lifetime,
             session_idle=args.session_idle,
+            judgment_rate=args.judgment_rate,
+            judgment_burst=args.judgment_burst,
         )
     if args.command == "export":
         options = ExportOptions.from_flags(vars(args))

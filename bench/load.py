@@ -5,8 +5,10 @@
 Builds a store with --items pairs and --seeded judgments already in it (by 10 seed annotators),
 serves it with an overlap of one judgment more than each pair has, then for each level runs
 that many annotators at once (each its own user and token) in a separate load process: every
-judgment is GET /pairs/next + POST /judgments, timed from the client. Afterwards it checks that
-every acknowledged judgment is stored once and that no pair got more judgments than asked.
+judgment is GET /pairs/next + POST /judgments (naming the showing), timed from the client.
+Afterwards it checks that every acknowledged judgment is stored once and that no pair got more
+judgments than asked. The server runs with `--judgment-rate 0`: these annotators judge as fast
+as the server answers, far past the per-annotator limit a served desk has by default.
 Prints a table and writes bench/results/load.json.
 """
 
@@ -89,6 +91,8 @@ def start_server(db: Path, port: int, overlap: int) -> subprocess.Popen[str]:
             str(port),
             "--overlap",
             str(overlap),
+            "--judgment-rate",
+            "0",
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -115,7 +119,9 @@ def memory_mb(pid: int) -> dict[str, float]:
     return {"rss_mb": round(fields["VmRSS"], 1), "peak_rss_mb": round(fields["VmHWM"], 1)}
 
 
-async def annotator_loop(url: str, token: str, until: float, timings: list[float], acked: list[str]) -> None:
+async def annotator_loop(
+    url: str, name: str, token: str, until: float, timings: list[float], acked: list[str]
+) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=url + "api/v1", headers=headers, timeout=60) as client:
         while time.monotonic() < until:
@@ -125,27 +131,31 @@ async def annotator_loop(url: str, token: str, until: float, timings: list[float
                 return
             body = {
                 "client_id": uuid.uuid4().hex,
+                "showing_id": shown["showing_id"],
                 "pair_id": shown["pair_id"],
                 "left_id": shown["left"]["id"],
                 "right_id": shown["right"]["id"],
                 "verdict": "left",
-                "shown_at": shown["shown_at"],
             }
             response = await client.post("/judgments", json=body)
             if response.status_code != 201:
                 raise RuntimeError(f"submit refused: {response.status_code} {response.text}")
             timings.append(time.perf_counter() - start)
-            acked.append(body["client_id"])
+            acked.append(f"{name}/{body['client_id']}")  # the stored id: client ids are per annotator
 
 
-def load_process(url: str, tokens_used: list[str], seconds: float, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def load_process(
+    url: str, tokens_used: list[tuple[str, str]], seconds: float, out: multiprocessing.Queue
+) -> None:  # type: ignore[type-arg]
     """The load generator: its own process, one asyncio task per annotator."""
     timings: list[float] = []
     acked: list[str] = []
 
     async def main() -> None:
         until = time.monotonic() + seconds
-        await asyncio.gather(*(annotator_loop(url, token, until, timings, acked) for token in tokens_used))
+        await asyncio.gather(
+            *(annotator_loop(url, name, token, until, timings, acked) for name, token in tokens_used)
+        )
 
     started, cpu = time.perf_counter(), time.process_time()
     asyncio.run(main())
@@ -172,7 +182,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def run_level(url: str, names_tokens: list[str], seconds: float, server_pid: int) -> dict[str, object]:
+def run_level(
+    url: str, names_tokens: list[tuple[str, str]], seconds: float, server_pid: int
+) -> dict[str, object]:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     process = context.Process(target=load_process, args=(url, names_tokens, seconds, queue))
@@ -252,7 +264,7 @@ def main() -> None:
     try:
         idle = memory_mb(server.pid)
         for level in levels:
-            row = run_level(url, list(made.values())[:level], args.seconds, server.pid)
+            row = run_level(url, list(made.items())[:level], args.seconds, server.pid)
             acked.extend(row.pop("acked"))  # type: ignore[arg-type]
             rows.append({**row, **memory_mb(server.pid)})
     finally:

@@ -3,9 +3,12 @@
 PrefdeskError
 ├── ImportRejected        a file failed validation: nothing was stored (carries Problems)
 ├── JudgmentError
-│   ├── StaleShowing          the submitted showing is not the one on screen / does not exist
+│   ├── StaleShowing          the submitted showing is not one given to this annotator, or not
+│   │   │                     that pair and sides, or its pair is gone
+│   │   └── PairFullyJudged   the pair has all the judgments the overlap asks for
 │   ├── IdempotencyConflict   a client id was reused for a different judgment
-│   └── NothingToUndo         the annotator has no judgment left to undo
+│   ├── NothingToUndo         the annotator has no judgment left to undo
+│   └── TooManyJudgments      over the annotator's rate limit (carries retry_after, seconds)
 ├── NoSuchUser / UserExists / BadUserInput
 ├── LastAdmin             the change would leave no enabled admin
 ├── ExportError           an export could not be written (nothing was left half-written)
@@ -59,8 +62,18 @@ class StaleShowing(JudgmentError):
     pass
 
 
+class PairFullyJudged(StaleShowing):
+    pass
+
+
 class IdempotencyConflict(JudgmentError):
     pass
+
+
+class TooManyJudgments(JudgmentError):
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class NothingToUndo(JudgmentError):

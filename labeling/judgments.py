@@ -1,9 +1,15 @@
 """Recording judgments: validated, idempotent (keyed by a client id), append-only.
 
-result = record_pair_judgment(store, judgment_id=showing.showing_id, annotator="ana",
+result = record_pair_judgment(store, client_id=showing.showing_id, annotator="ana",
                               pair_id=showing.pair.id, left_id=showing.left.id,
                               right_id=showing.right.id, verdict="left", now=utc_now)
-result.duplicate   # True when this id was already stored: nothing new was written
+result.judgment.id   # "ana/<client id>": client ids are each annotator's own
+result.duplicate     # True when this client id was already stored: nothing new was written
+
+Client ids are per annotator: the stored id is `annotator/client_id` (neither a user name nor a
+client id has a "/"), so the same client id from two people is two judgments, and nobody can
+take a colleague's ids first. Rows stored before that (migration 0007) keep their bare ids; a
+retry of one of them by its own annotator is still recognised.
 """
 
 from __future__ import annotations
@@ -25,6 +31,10 @@ MAX_RATIONALE = 5000
 STRENGTHS = (1, 2, 3)  # how much better the preferred response is: slightly, clearly, much
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
 
+# Called under the store's write lock just before a judgment is appended: raises to refuse it
+# (the overlap quota), so that checking and writing cannot be interleaved with another write.
+Admit = Callable[[PairJudgment], None]
+
 
 @dataclass(frozen=True)
 class Recorded:
@@ -33,11 +43,20 @@ class Recorded:
     seq: int | None = None  # the log's sequence number, when this call wrote it
 
 
-def _check_client_id(value: str) -> None:
+def check_client_id(value: str) -> None:
     if not _CLIENT_ID.match(value or ""):
         raise JudgmentError(
             "a judgment needs a client id of 8-64 letters, digits or _ . : - (a UUID is ideal)"
         )
+
+
+def stored_id(annotator: str, client_id: str) -> str:
+    """The id a client id is stored under: each annotator's ids are their own.
+
+    >>> stored_id("ana", "0b6c8a7e")
+    'ana/0b6c8a7e'
+    """
+    return f"{annotator}/{client_id}"
 
 
 def _same(a: PairJudgment, b: PairJudgment) -> bool:
@@ -47,24 +66,15 @@ def _same(a: PairJudgment, b: PairJudgment) -> bool:
     return key(a) == key(b)
 
 
-def record_pair_judgment(
-    store: Store,
-    *,
-    judgment_id: str,
-    annotator: str,
-    pair_id: str,
-    left_id: str,
-    right_id: str,
-    verdict: str,
-    rationale: str = "",
-    strength: int | None = None,
-    shown_at: datetime | None = None,
-    now: Callable[[], datetime],
-    known_pair: Pair | None = None,
-) -> Recorded:
-    """Store one pair judgment; the same `judgment_id` again stores nothing new. `known_pair`
-    (from the queue's index) saves looking the pair up."""
-    _check_client_id(judgment_id)
+@dataclass(frozen=True)
+class _Checked:
+    verdict: PairVerdict
+    rationale: str
+    strength: int | None
+
+
+def _checked(client_id: str, verdict: str, rationale: str, strength: int | None) -> _Checked:
+    check_client_id(client_id)
     try:
         parsed = PairVerdict(verdict)
     except ValueError:
@@ -78,37 +88,70 @@ def record_pair_judgment(
         parsed not in (PairVerdict.LEFT, PairVerdict.RIGHT) or strength not in STRENGTHS
     ):
         raise JudgmentError("strength is 1, 2 or 3, and only for a left or right verdict")
+    return _Checked(parsed, rationale, strength)
+
+
+def record_pair_judgment(
+    store: Store,
+    *,
+    client_id: str,
+    annotator: str,
+    pair_id: str,
+    left_id: str,
+    right_id: str,
+    verdict: str,
+    rationale: str = "",
+    strength: int | None = None,
+    shown_at: datetime | None = None,
+    now: Callable[[], datetime],
+    known_pair: Pair | None = None,
+    admit: Admit | None = None,
+) -> Recorded:
+    """Store one pair judgment; the same `client_id` from the same annotator again stores
+    nothing new. `known_pair` (from the queue's index) saves looking the pair up; `admit` may
+    refuse the judgment under the write lock."""
+    checked = _checked(client_id, verdict, rationale, strength)
     pair = known_pair if known_pair is not None and known_pair.id == pair_id else None
     if pair is None:
         with store.cursor() as cur:
             pair = catalog.get_pair(cur, pair_id)
+    # The messages name no pair id: a stored pair id is a hash of its responses' (blind.py).
     if pair is None:
-        raise StaleShowing(f"no pair {pair_id!r}: it may have been removed; load the next pair")
+        raise StaleShowing("the pair shown is no longer stored: nothing was recorded; load the next pair")
     if {left_id, right_id} != {pair.response_a_id, pair.response_b_id}:
-        raise StaleShowing(f"the responses shown are not the two responses of pair {pair_id!r}")
+        raise StaleShowing(
+            f"the responses sent are not the two responses of the pair of item {pair.item_id!r}"
+        )
     judgment = PairJudgment(
-        id=judgment_id,
+        id=stored_id(annotator, client_id),
         annotator=annotator,
         item_id=pair.item_id,
         pair_id=pair.id,
         left_id=left_id,
         right_id=right_id,
-        verdict=parsed,
-        rationale=rationale,
+        verdict=checked.verdict,
+        rationale=checked.rationale,
         shown_at=shown_at,
         submitted_at=now(),
-        strength=strength,
+        strength=checked.strength,
     )
-    return _append(store, judgment)
+    return _append(store, judgment, admit)
 
 
-def _append(store: Store, judgment: PairJudgment) -> Recorded:
+def _append(store: Store, judgment: PairJudgment, admit: Admit | None) -> Recorded:
     try:
         with store.write() as cur:  # one statement, committed on its own
+            if admit is not None:
+                admit(judgment)
             seq = log.insert_pair_judgment(cur, judgment)
     except (duckdb.ConstraintException, duckdb.TransactionException):
         # This client id is stored already (a retry, a double submit): the stored one stands.
         existing = _stored_twin(store, judgment)
+        if existing is None:
+            raise
+        return existing
+    except JudgmentError:
+        existing = _stored_twin(store, judgment)  # a retry of a judgment the quota now counts
         if existing is None:
             raise
         return existing
@@ -122,31 +165,91 @@ def _stored_twin(store: Store, judgment: PairJudgment) -> Recorded | None:
     if event is None:
         return None
     if stored is None or not _same(stored, judgment):
+        client_id = judgment.id.split("/", 1)[1]
         raise IdempotencyConflict(
-            f"client id {judgment.id!r} was already used for a different judgment; use a new id"
+            f"client id {client_id!r} was already used for a different judgment; use a new id"
         )
     return Recorded(stored, duplicate=True)
 
 
-def is_recorded(store: Store, judgment_id: str) -> bool:
+def stored_judgment(store: Store, annotator: str, client_id: str) -> PairJudgment | None:
+    """The annotator's pair judgment stored under this client id, if any (also one stored before
+    client ids were per annotator, under the bare client id)."""
     with store.cursor() as cur:
-        return log.get_event(cur, judgment_id) is not None
+        found = log.get_pair_judgment(cur, stored_id(annotator, client_id))
+        if found is None:
+            legacy = log.get_pair_judgment(cur, client_id)
+            found = legacy if legacy is not None and legacy.annotator == annotator else None
+    return found
 
 
-def undo_last(store: Store, *, annotator: str, undo_id: str, now: Callable[[], datetime]) -> PairJudgment:
-    """Withdraw the annotator's latest judgment in force (a new `undo` event); returns it."""
-    _check_client_id(undo_id)
-    with store.cursor() as cur:
+def retried(
+    store: Store,
+    annotator: str,
+    client_id: str,
+    verdict: str,
+    rationale: str,
+    strength: int | None,
+    *,
+    same_pair: Callable[[PairJudgment], bool],
+) -> Recorded | None:
+    """A submit whose showing this desk no longer knows (it restarted since): the stored judgment
+    when it is a retry of one (the same verdict on the same pair and sides), None when nothing is
+    stored under that client id; a different judgment under it is a conflict."""
+    check_client_id(client_id)
+    stored = stored_judgment(store, annotator, client_id)
+    if stored is None:
+        return None
+    if not same_pair(stored):
+        raise IdempotencyConflict(
+            f"client id {client_id!r} was already used for a different judgment; use a new id"
+        )
+    return retried_as_stored(stored, client_id, verdict, rationale, strength)
+
+
+def retried_as_stored(
+    stored: PairJudgment, client_id: str, verdict: str, rationale: str, strength: int | None
+) -> Recorded:
+    """`stored` (of the same pair and sides) as the answer to a retry: the same verdict, rationale
+    and strength again, or a conflict."""
+    checked = _checked(client_id, verdict, rationale, strength)
+    if (stored.verdict, stored.rationale, stored.strength) != (
+        checked.verdict,
+        checked.rationale,
+        checked.strength,
+    ):
+        raise IdempotencyConflict(
+            f"client id {client_id!r} was already used for a different judgment; use a new id"
+        )
+    return Recorded(stored, duplicate=True)
+
+
+def is_recorded(store: Store, annotator: str, client_id: str) -> bool:
+    return stored_judgment(store, annotator, client_id) is not None
+
+
+def undo_last(store: Store, *, annotator: str, client_id: str, now: Callable[[], datetime]) -> PairJudgment:
+    """Withdraw the annotator's latest judgment in force (a new `undo` event); returns it.
+
+    It reads and writes in one transaction under the store's write lock: two undos at once (two
+    tabs, two scripts) withdraw two judgments, never one twice; the store also refuses a second
+    event superseding one event (migration 0007)."""
+    check_client_id(client_id)
+    undo_id = stored_id(annotator, client_id)
+    with store.transaction() as cur:
         event = log.get_event(cur, undo_id)
+        if event is None:
+            legacy = log.get_event(cur, client_id)  # stored before client ids were per annotator
+            event = legacy if legacy is not None and legacy.annotator == annotator else None
         if event is not None:
             if event.kind != JudgmentKind.UNDO.value or event.annotator != annotator:
-                raise IdempotencyConflict(f"client id {undo_id!r} was already used for something else")
+                raise IdempotencyConflict(f"client id {client_id!r} was already used for something else")
             undone = log.get_pair_judgment(cur, event.supersedes or "")
-            assert undone is not None
+            if undone is None:
+                raise IdempotencyConflict(f"client id {client_id!r} was already used for something else")
             return undone
         last = log.last_current_judgment(cur, annotator)
-    if last is None:
-        raise NothingToUndo("there is no judgment of yours left to undo")
-    with store.transaction() as cur:
+        if last is None:
+            raise NothingToUndo("there is no judgment of yours left to undo")
         log.insert_undo(cur, undo_id=undo_id, annotator=annotator, undone=last, now=now())
     return last

@@ -9,7 +9,9 @@ not offered past k, so that it is not judged more often than asked.
 The index behind this lives in memory, in the one process that owns the store, and catches up
 with the judgment log by sequence number before every decision (store/queue.py), so judgments
 written by any code path in this process are seen. Holds live only in memory: a restart frees
-them, which at worst shows a pair to a second person.
+them, which at worst shows a pair to a second person. The overlap is also enforced when a
+judgment is recorded (`admit`, under the store's write lock): a pair past k refuses more, so a
+restart, an expired hold or a hand-made request never gets it judged more often than asked.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from datetime import datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
-from labeling.errors import StaleShowing
+from labeling.errors import PairFullyJudged, StaleShowing
 from labeling.models import Pair, Progress, Showing
 from store import catalog
 from store import queue as log_reader
@@ -198,6 +200,25 @@ class PairIndex:
             self._held[position] += 1
             return self._pairs[position]
 
+    def admit(self, annotator: str, pair_id: str) -> None:
+        """Refuse a new judgment of a pair that already has the judgments the overlap asks for,
+        from others (PairFullyJudged). The judgment writer calls it under the store's write lock,
+        so the log read here is all there is and no other judgment can slip in before this one.
+        A pair the annotator has a judgment in force on is theirs to judge again (it adds no vote)."""
+        if self.policy.overlap is None:
+            return
+        self.sync()
+        with self._lock:
+            position = self._position.get(pair_id)
+            if position is None or self._live_of(annotator)[position] > 0:
+                return
+            votes = int(self._votes[position])
+        if votes >= self.policy.overlap:
+            raise PairFullyJudged(
+                f"this pair already has the {self.policy.overlap} judgment(s) asked for (overlap "
+                f"{self.policy.overlap}): yours was not recorded; load the next pair"
+            )
+
     def pair(self, pair_id: str) -> Pair | None:
         self.sync()
         with self._lock:
@@ -233,7 +254,10 @@ def showing_of(store: Store, pair: Pair, left_id: str, right_id: str, now: datet
     with store.cursor() as cur:
         parts = log_reader.showing_parts(cur, pair.item_id, left_id, right_id)
     if parts is None:
-        raise StaleShowing(f"pair {pair.id} refers to an item or response that is not stored")
+        # No stored pair id in a message: annotators read them, and it is a hash of the models' (blind.py).
+        raise StaleShowing(
+            f"a pair of item {pair.item_id!r} refers to an item or response that is not stored"
+        )
     item, left, right = parts
     return Showing(showing_id=uuid.uuid4().hex, pair=pair, item=item, left=left, right=right, shown_at=now)
 
@@ -258,5 +282,5 @@ def show_again(
     with store.cursor() as cur:
         pair = catalog.get_pair(cur, pair_id)
     if pair is None:
-        raise StaleShowing(f"no pair {pair_id!r}")
+        raise StaleShowing("the pair to show again is no longer stored")
     return showing_of(store, pair, left_id, right_id, now())

@@ -26,6 +26,7 @@ from store.errors import (
     StoreTooNewError,
     StoreWriteError,
 )
+from store.secrets import ensure_secrets
 
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>\S+) \(PID (?P<pid>\d+)\)")
 _MIGRATION_NAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
@@ -259,6 +260,7 @@ def open_store(path: str | Path = ":memory:", *, read_only: bool = False, create
                 raise StoreTooNewError(text_path, found, latest_schema_version())
         else:
             _apply_migrations(connection, text_path)
+            ensure_secrets(connection)
     except BaseException:
         connection.close()
         raise

@@ -4,7 +4,8 @@ StoreError
 ├── StoreMissingError     no store at that path, and the command does not create one
 ├── StoreLockedError      another process holds the store file (names its PID)
 ├── StoreTooNewError      the file was written by a newer prefdesk schema
-└── StoreWriteError       the disk refused a write (read-only, full): nothing was stored
+├── StoreWriteError       the disk refused a write (read-only, full): nothing was stored
+└── EventAlreadySuperseded  a second event superseding one event (two undos of one judgment)
 """
 
 
@@ -46,4 +47,8 @@ class StoreTooNewError(StoreError):
 
 
 class StoreWriteError(StoreError):
+    pass
+
+
+class EventAlreadySuperseded(StoreError):
     pass

@@ -1,5 +1,10 @@
 """What the queue reads: pairs in import order, and the judgment log by sequence number.
 
+A pair judgment counts +1 for its annotator and pair, and each judgment an undo withdrew -1,
+once (two undos of one judgment, which stores from before migration 0007 may hold, withdrew it
+once): the count is that annotator's judgments of the pair in force, as current_pair_judgments
+has them. Since 0007 the store refuses a second undo of one judgment (the `superseded` table).
+
 The queue keeps an index of the log in memory and reads only what is new (`seq > last seen`),
 so a next-pair decision does not re-aggregate a million judgments.
 """
@@ -70,7 +75,8 @@ def log_state(cur: duckdb.DuckDBPyConnection, pairs_up_to_seq: int) -> LogState:
         ),
         counts AS (
             SELECT j.annotator, p.position,
-                   sum(CASE j.kind WHEN 'pair' THEN 1 WHEN 'undo' THEN -1 ELSE 0 END) AS n
+                   count(*) FILTER (WHERE j.kind = 'pair')
+                   - count(DISTINCT j.supersedes) FILTER (WHERE j.kind = 'undo') AS n
             FROM judgments j JOIN positions p ON p.id = j.pair_id
             WHERE j.seq <= ?
             GROUP BY ALL
@@ -94,7 +100,9 @@ def log_after(cur: duckdb.DuckDBPyConnection, after_seq: int) -> LogDelta:
     (Writes are serialised, so everything up to the highest seq read is committed.)"""
     rows = cur.execute(
         """
-        SELECT annotator, pair_id, sum(CASE kind WHEN 'pair' THEN 1 WHEN 'undo' THEN -1 ELSE 0 END)::INTEGER,
+        SELECT annotator, pair_id,
+               (count(*) FILTER (WHERE kind = 'pair')
+                - count(DISTINCT supersedes) FILTER (WHERE kind = 'undo'))::INTEGER,
                max(seq)
         FROM judgments
         WHERE seq > ?

@@ -6,7 +6,9 @@ Named API endpoints, usable with gradio_client under the same login as the brows
   /submit_pair(showing_id, verdict, rationale) -> records the verdict, returns the next view
   /undo()                                   -> withdraws your last judgment, shows that pair again
 The view is (prompt, left, right, progress, showing_id, status, rationale, current) where
-`current` is {"showing_id", "item_id", "pair_id", "dataset", "question", "judged", "total", "done"}.
+`current` is {"showing_id", "item_id", "pair_id", "dataset", "question", "judged", "total", "done"};
+its `pair_id` is the alias annotators are shown (labeling/blind.py), never the stored id. The
+stored ids of the pair on screen stay on the server, in the session's gr.State.
 The browser's own events run the same handlers and also update what only a page has: the
 question header and the verdict buttons (off while no pair is shown).
 """
@@ -22,7 +24,13 @@ import gradio as gr
 
 from apps.gradio_app import present
 from labeling.desk import Desk, ShownPair
-from labeling.errors import IdempotencyConflict, JudgmentError, NothingToUndo
+from labeling.errors import (
+    IdempotencyConflict,
+    JudgmentError,
+    NothingToUndo,
+    PairFullyJudged,
+    TooManyJudgments,
+)
 from labeling.models import PairVerdict, Showing
 from store.errors import StoreWriteError
 
@@ -65,7 +73,7 @@ class CompareScreen:
         current = {
             "showing_id": shown.showing_id if shown else "",
             "item_id": showing.item.id if showing else None,
-            "pair_id": shown.pair_id if shown else None,
+            "pair_id": self.desk.blind.pair(shown.pair_id) if shown else None,
             "dataset": showing.item.dataset if showing else None,
             "question": showing.wording.question if showing else None,
             "judged": progress.judged,
@@ -103,7 +111,7 @@ class CompareScreen:
         if shown is None or showing_id != shown.showing_id:
             # A second click on a pair already judged, or a page that fell out of step: store
             # nothing, show the pair that is current now.
-            if self.desk.is_recorded(showing_id):
+            if self.desk.is_recorded(annotator, showing_id):
                 status = "That pair was already saved: nothing changed."
             else:
                 status = "That pair was no longer on screen: nothing was saved."
@@ -116,6 +124,15 @@ class CompareScreen:
                 annotator,
                 self.desk.next_showing(annotator),
                 f"That pair (item {shown.item_id}) was already saved with your first key.",
+                "warn",
+            )
+        except PairFullyJudged:
+            # Others gave it all the judgments asked for while it was on this screen.
+            return self._view(
+                annotator,
+                self.desk.next_showing(annotator),
+                f"That pair (item {shown.item_id}) was judged by enough people meanwhile: "
+                "nothing was saved. Here is the next one.",
                 "warn",
             )
         except JudgmentError as exc:
@@ -135,7 +152,7 @@ class CompareScreen:
         annotator = annotator_of(request)
         try:
             undone = self.desk.undo(annotator)
-        except (NothingToUndo, StoreWriteError) as exc:
+        except (NothingToUndo, TooManyJudgments, StoreWriteError) as exc:
             raise gr.Error(str(exc)) from exc
         showing = self.desk.show_again(undone)
         return self._view(annotator, showing, present.undone_message(undone, showing.item.caption), "undone")

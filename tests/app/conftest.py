@@ -45,6 +45,7 @@ def judgment_body(shown: dict[str, Any], verdict: str = "left", **extra: Any) ->
     """A POST /judgments body for a pair as /pairs/next showed it, with a fresh client id."""
     return {
         "client_id": uuid.uuid4().hex,
+        "showing_id": shown["showing_id"],
         "pair_id": shown["pair_id"],
         "left_id": shown["left"]["id"],
         "right_id": shown["right"]["id"],

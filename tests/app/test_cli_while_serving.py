@@ -113,6 +113,7 @@ def test_store_commands_go_through_the_serving_desk_with_the_same_output(folder:
                 shown = carl.get("/pairs/next").json()["pair"]
                 body = {
                     "client_id": shown["showing_id"],
+                    "showing_id": shown["showing_id"],
                     "pair_id": shown["pair_id"],
                     "left_id": shown["left"]["id"],
                     "right_id": shown["right"]["id"],

@@ -62,7 +62,7 @@ def test_judging_through_the_api_records_sides_as_shown_and_never_repeats_a_pair
     view = ana.predict(api_name="/next_pair")
     seen = []
     while not view[CURRENT]["done"]:
-        seen.append(view[CURRENT]["pair_id"])
+        seen.append(view[CURRENT]["item_id"])  # one pair per item here
         assert "bot-v1" not in view[LEFT] + view[RIGHT]  # model names stay hidden
         view = ana.predict(view[SHOWING_ID], "left", "clearer", api_name="/submit_pair")
     assert len(seen) == len(set(seen)) == 6
@@ -77,13 +77,14 @@ def test_judging_through_the_api_records_sides_as_shown_and_never_repeats_a_pair
         "done": True,
     }
     rows = judgment_rows(store)
-    assert [r[1] for r in rows] == seen
-    assert {r[2] for r in rows} == {"left"}
     with store.cursor() as cur:
+        item_of = dict(cur.execute("SELECT id, item_id FROM pairs").fetchall())
         pairs = dict(
             (pid, {a, b})
             for pid, a, b in cur.execute("SELECT id, response_a_id, response_b_id FROM pairs").fetchall()
         )
+    assert [item_of[r[1]] for r in rows] == seen
+    assert {r[2] for r in rows} == {"left"}
     assert all({left, right} == pairs[pid] for _, pid, _, left, right in rows)
 
 

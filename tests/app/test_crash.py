@@ -55,7 +55,7 @@ def test_every_acknowledged_judgment_survives_kill_9(tmp_path: Path) -> None:
     with store.cursor() as cur:
         stored = {row[0] for row in cur.execute("SELECT id FROM judgments").fetchall()}
     store.close()
-    assert set(acknowledged) <= stored and len(stored) == 12
+    assert {f"ana/{showing}" for showing in acknowledged} <= stored and len(stored) == 12
 
     process = start_desk_process(db, port := free_port())  # the desk starts again on the same store
     try:

@@ -106,7 +106,7 @@ def test_judging_on_a_full_disk_answers_503_and_the_retry_lands_once(small_disk:
             assert ana.post("/judgments", json=body).json()["duplicate"] is True
             assert ana.get("/me").json()["judged"] == acknowledged + 1
         rows = desk.judgment_rows()
-        assert len(rows) == acknowledged + 1 and rows[-1][0] == body["client_id"]
+        assert len(rows) == acknowledged + 1 and rows[-1][0] == f"ana/{body['client_id']}"
     finally:
         server.close()
         desk.store.close()

@@ -73,6 +73,7 @@ def test_bad_requests_say_what_was_wrong_as_json(rest_desk: RestDesk) -> None:
         shown = ana.get("/pairs/next").json()["pair"]
         body = {
             "client_id": new_id(),
+            "showing_id": shown["showing_id"],
             "pair_id": shown["pair_id"],
             "left_id": shown["left"]["id"],
             "right_id": shown["right"]["id"],
@@ -81,8 +82,11 @@ def test_bad_requests_say_what_was_wrong_as_json(rest_desk: RestDesk) -> None:
         bad = ana.post("/judgments", json=body)
         assert bad.status_code == 422
         assert bad.json()["error"].startswith("invalid request: body.verdict:")
-        stale = ana.post("/judgments", json={**body, "verdict": "left", "right_id": "r_0000000000000000"})
-        assert stale.status_code == 409 and "not the two responses" in stale.json()["error"]
+        stale = ana.post("/judgments", json={**body, "verdict": "left", "right_id": "ra_0000000000000000"})
+        assert stale.status_code == 409
+        assert stale.json()["error"].startswith(
+            f"the pair and sides sent are not those of showing {shown['showing_id']!r} (item {shown['item_id']!r})"
+        )
         for raw in (b"{not json", b'{"verdict": "left"', b"\xff\xfe{}"):  # not JSON, cut short, not UTF-8
             unreadable = ana.post("/judgments", content=raw, headers={"content-type": "application/json"})
             assert unreadable.status_code == 400, raw  # as docs/api.md says: the body could not be read

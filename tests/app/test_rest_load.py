@@ -29,7 +29,7 @@ def judge_until_done(desk: RestDesk, name: str, limit: int) -> list[str]:
             first, retry = client.post("/judgments", json=body), client.post("/judgments", json=body)
             assert first.status_code == 201, first.text
             assert retry.status_code == 200 and retry.json()["duplicate"]
-            acknowledged.append(body["client_id"])
+            acknowledged.append(f"{name}/{body['client_id']}")  # client ids are per annotator
     return acknowledged
 
 

@@ -40,7 +40,14 @@ ANYONE_CALLS = [
     (
         "POST",
         "/judgments",
-        {"client_id": "c-00000001", "pair_id": "p", "left_id": "a", "right_id": "b", "verdict": "left"},
+        {
+            "client_id": "c-00000001",
+            "showing_id": "s",
+            "pair_id": "p",
+            "left_id": "a",
+            "right_id": "b",
+            "verdict": "left",
+        },
     ),
 ]
 INJECTIONS = [
@@ -144,6 +151,7 @@ def test_injection_shaped_input_is_stored_and_matched_as_data(rest_desk: RestDes
         for text in INJECTIONS:
             body = {
                 "client_id": uuid.uuid4().hex,
+                "showing_id": text[:64],
                 "pair_id": text,
                 "left_id": text,
                 "right_id": text,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,24 +33,6 @@ XSS_INERT = (
     "```html\n<script>alert('xss-code')</script><img src=x onerror=alert('xss-code-img')>\n```",
     "Open invoice\u202efdp.exe",
 )
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, object]) -> dict[str, object]:
-    return {
-        **browser_type_launch_args,
-        "executable_path": os.environ.get("PREFDESK_CHROMIUM", "/usr/bin/chromium"),
-        "args": [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--disable-quic",
-        ],
-    }
 
 
 @dataclass

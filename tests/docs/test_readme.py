@@ -114,6 +114,7 @@ def judge_everything(port: int, token: str) -> int:
             assert shown["wording"]["question"] == "Which reply answers the customer better?"
             body = {
                 "client_id": shown["showing_id"],
+                "showing_id": shown["showing_id"],
                 "pair_id": shown["pair_id"],
                 "left_id": shown["left"]["id"],
                 "right_id": shown["right"]["id"],

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from playwright.sync_api import Page
 
 from apps.server import RunningServer, ServeOptions, serve
 from apps.settings import ServeSettings, parse
@@ -463,30 +464,11 @@ def test_the_api_docs_load_nothing_from_another_host(rest_desk: RestDesk) -> Non
 
 
 @pytest.mark.browser
-def test_the_api_docs_render_in_chromium_from_the_desk_alone(rest_desk: RestDesk) -> None:
-    import os
-
-    from playwright.sync_api import sync_playwright
-
+def test_the_api_docs_render_in_chromium_from_the_desk_alone(rest_desk: RestDesk, page: Page) -> None:
     hosts: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=os.environ.get("PREFDESK_CHROMIUM", "/usr/bin/chromium"),
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--no-first-run",
-            ],
-        )
-        try:
-            page = browser.new_page()
-            page.on("request", lambda request: hosts.append(httpx.URL(request.url).netloc.decode()))
-            page.goto(rest_desk.url + "api/docs")
-            page.get_by_text("/api/v1/pairs/next").wait_for(timeout=30_000)
-        finally:
-            browser.close()
+    page.on("request", lambda request: hosts.append(httpx.URL(request.url).netloc.decode()))
+    page.goto(rest_desk.url + "api/docs")
+    page.get_by_text("/api/v1/pairs/next").wait_for(timeout=30_000)
     desk_host = httpx.URL(rest_desk.url).netloc.decode()
     assert hosts and set(hosts) == {desk_host}
 

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,7 +24,7 @@ from labeling import tokens, users
 from labeling.clock import utc_now
 from labeling.ingest import import_files
 from store.db import open_store
-from tests.app.conftest import RestDesk, start_rest_desk
+from tests.app.conftest import RestDesk, judgment_body, start_rest_desk
 from tests.conftest import PASSWORD, free_port, start_desk_process, support_records, write_jsonl
 
 WRONG = "Incorrect credentials: the user name or the password is wrong."
@@ -305,14 +304,7 @@ def test_disabling_a_user_ends_their_session_and_tokens_at_once_and_keeps_their_
     assert view.status_code == 200
     with desk.client("ana") as script:
         shown = script.get("/pairs/next").json()["pair"]
-        body = {
-            "client_id": uuid.uuid4().hex,
-            "pair_id": shown["pair_id"],
-            "left_id": shown["left"]["id"],
-            "right_id": shown["right"]["id"],
-            "verdict": "left",
-        }
-        assert script.post("/judgments", json=body).status_code == 201
+        assert script.post("/judgments", json=judgment_body(shown)).status_code == 201
         with admin(desk) as root:
             disabled = root.post("/users/ana/disable")
             assert disabled.status_code == 200 and disabled.json()["disabled_at"] is not None

@@ -71,7 +71,7 @@ def test_every_export_accounts_for_every_judged_pair(
         for number, (annotator, which, verdict, canonical, undo) in enumerate(log):
             if undo == 0:
                 with contextlib.suppress(NothingToUndo):
-                    undo_last(store, annotator=annotator, undo_id=f"undo-{number:05d}", now=utc_now)
+                    undo_last(store, annotator=annotator, client_id=f"undo-{number:05d}", now=utc_now)
                 if standing.get(annotator):
                     standing[annotator].pop()
                 continue
@@ -80,7 +80,7 @@ def test_every_export_accounts_for_every_judged_pair(
             standing.setdefault(annotator, []).append((pair_id, left, verdict))
             record_pair_judgment(
                 store,
-                judgment_id=f"judgment-{number:05d}",
+                client_id=f"judgment-{number:05d}",
                 annotator=annotator,
                 pair_id=pair_id,
                 left_id=left,

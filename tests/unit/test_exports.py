@@ -100,7 +100,7 @@ def judged_store(store: Store, tmp_path: Path) -> Store:
         )
         record_pair_judgment(
             store,
-            judgment_id=f"judgment-{next(counter):04d}",
+            client_id=f"judgment-{next(counter):04d}",
             annotator=annotator,
             pair_id=pair,
             left_id=left,
@@ -117,7 +117,7 @@ def judged_store(store: Store, tmp_path: Path) -> Store:
     judge("ana", "split", "v1")
     judge("bob", "split", "v2")
     judge("ana", "undone", "v1")
-    undo_last(store, annotator="ana", undo_id="undo-00001", now=utc_now)
+    undo_last(store, annotator="ana", client_id="undo-00001", now=utc_now)
     judge("ana", "majority", "v2")
     judge("bob", "majority", "v1")
     judge("cem", "majority", "v1", v1_left=False)
@@ -214,7 +214,7 @@ def test_the_judgment_hash_changes_when_a_judgment_changes(judged_store: Store, 
     before = run_export(judged_store, tmp_path / "a", kind="dpo", target="trl", now=utc_now)["judgments"][
         "judgments_sha256"
     ]
-    undo_last(judged_store, annotator="cem", undo_id="undo-00002", now=utc_now)
+    undo_last(judged_store, annotator="cem", client_id="undo-00002", now=utc_now)
     after = run_export(judged_store, tmp_path / "b", kind="dpo", target="trl", now=utc_now)["judgments"][
         "judgments_sha256"
     ]
@@ -436,7 +436,7 @@ def test_pairs_from_the_ranking_of_three_responses(store: Store, tmp_path: Path)
     for n, (pair_id, x, y) in enumerate(pairs):
         record_pair_judgment(
             store,
-            judgment_id=f"judgment-r{n:03d}",
+            client_id=f"judgment-r{n:03d}",
             annotator="ana",
             pair_id=pair_id,
             left_id=x,
@@ -590,7 +590,7 @@ def test_tool_calls_take_each_targets_shape(store: Store, tmp_path: Path) -> Non
         better = cur.execute("SELECT id FROM responses WHERE model = 'a'").fetchone()[0]
     record_pair_judgment(
         store,
-        judgment_id="judgment-tool",
+        client_id="judgment-tool",
         annotator="ana",
         pair_id=pair_id,
         left_id=a,
@@ -671,7 +671,7 @@ def test_a_dataset_filter_exports_only_that_dataset(judged_store: Store, tmp_pat
         ).fetchone()
     record_pair_judgment(
         judged_store,
-        judgment_id="judgment-other",
+        client_id="judgment-other",
         annotator="ana",
         pair_id=pair_id,
         left_id=a,
@@ -792,7 +792,7 @@ def test_an_empty_export_says_which_stage_emptied_it(
             for annotator, verdict in votes[source]:
                 record_pair_judgment(
                     judged_store,
-                    judgment_id=f"judgment-{source}-{annotator}",
+                    client_id=f"judgment-{source}-{annotator}",
                     annotator=annotator,
                     pair_id=pair_id,
                     left_id=a,
@@ -816,7 +816,7 @@ def test_an_empty_export_says_which_stage_emptied_it(
             ).fetchone()
         record_pair_judgment(
             judged_store,
-            judgment_id="judgment-u-dan",
+            client_id="judgment-u-dan",
             annotator="dan",
             pair_id=pair_id,
             left_id=a,
@@ -824,7 +824,7 @@ def test_an_empty_export_says_which_stage_emptied_it(
             verdict="left",
             now=utc_now,
         )
-        undo_last(judged_store, annotator="dan", undo_id="undo-u-dan", now=utc_now)
+        undo_last(judged_store, annotator="dan", client_id="undo-u-dan", now=utc_now)
         options = ExportOptions(datasets=("u",))
     with judged_store.cursor() as cur:
         before = cur.execute("SELECT count(*) FROM exports").fetchone()

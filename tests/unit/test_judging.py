@@ -105,8 +105,8 @@ def test_reusing_a_client_id_for_another_verdict_is_refused(seeded_store: Store)
     ("change", "error", "message"),
     [
         ({"verdict": "maybe"}, JudgmentError, "unknown verdict 'maybe'"),
-        ({"judgment_id": "x"}, JudgmentError, "client id"),
-        ({"pair_id": "p_missing"}, StaleShowing, "no pair"),
+        ({"client_id": "x"}, JudgmentError, "client id"),
+        ({"pair_id": "p_missing"}, StaleShowing, "the pair shown is no longer stored"),
         ({"left_id": "r_other"}, StaleShowing, "not the two responses"),
         ({"rationale": "x" * 5001}, JudgmentError, "too long"),
     ],
@@ -117,7 +117,7 @@ def test_bad_submissions_are_refused_and_store_nothing(
     showing = desk(seeded_store).next_showing("ana")
     assert showing is not None
     fields = {
-        "judgment_id": showing.showing_id,
+        "client_id": showing.showing_id,
         "annotator": "ana",
         "pair_id": showing.pair.id,
         "left_id": showing.left.id,

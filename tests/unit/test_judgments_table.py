@@ -89,8 +89,9 @@ class Session:
             rationale=rationale,
             judgment_id=judgment_id,
         )
-        self.rows[judgment_id] = {
-            "judgment_id": judgment_id,
+        stored_id = f"{annotator}/{judgment_id}"  # client ids are each annotator's own
+        self.rows[stored_id] = {
+            "judgment_id": stored_id,
             "item_id": showing.item.id,
             "pair_id": showing.pair.id,
             "dataset": showing.item.dataset,
@@ -106,7 +107,7 @@ class Session:
             "shown_at": stamp(showing.shown_at),
             "submitted_at": stamp(recorded.judgment.submitted_at),
         }
-        self.last[annotator] = (judgment_id, showing)
+        self.last[annotator] = (stored_id, showing)
 
     def undo(self, annotator: str, undo_id: str) -> Showing:
         undone = self.desk.undo(annotator, undo_id)

@@ -118,6 +118,8 @@ EXPECTED_COLUMNS = {
         ("seq", "BIGINT"),
         ("set_at", "TIMESTAMP"),
     ],
+    "desk_secrets": [("name", "VARCHAR"), ("secret", "BLOB"), ("created_at", "TIMESTAMP")],
+    "superseded": [("event_id", "VARCHAR"), ("by_event", "VARCHAR")],
 }
 
 

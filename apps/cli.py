@@ -143,6 +143,8 @@ def run_for_desk(request: dict[str, Any], store: Store, *, login_required: bool)
 
 def run(chosen: cli_settings.Settings, argv: Sequence[str]) -> int:
     if isinstance(chosen, cli_settings.ServeSettings | cli_settings.DemoSettings):
+        if isinstance(chosen, cli_settings.ServeSettings):
+            _refuse_before_loading(chosen)
         from apps import server  # gradio is imported only when serving
 
         return server.run(chosen)
@@ -163,6 +165,22 @@ def run(chosen: cli_settings.Settings, argv: Sequence[str]) -> int:
     store = _open_for(chosen)
     try:
         return run_with_store(chosen, Context(store))
+    finally:
+        store.close()
+
+
+def _refuse_before_loading(settings: cli_settings.ServeSettings) -> None:
+    """What `serve` refuses from the store alone (no such store; no accounts beyond this
+    machine), said at once rather than after Gradio has loaded (seconds)."""
+    if control.ask_desk(settings.db, {"ping": True}) is not None:
+        return  # a desk serves it: apps.server says so
+    from apps.hosts import check_host
+    from store.db import latest_schema_version, open_store
+
+    store = open_store(settings.db, read_only=True)
+    try:
+        if store.schema_version() == latest_schema_version():  # else the desk migrates it first
+            check_host(store, settings.host)
     finally:
         store.close()
 

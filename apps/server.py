@@ -8,9 +8,9 @@ at /) and the REST API (/api/v1, apps/api.py) with uvicorn.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import inspect
-import ipaddress
 import logging
 import shutil
 import signal
@@ -35,6 +35,7 @@ from apps.cli import run_for_desk
 from apps.control import ControlSocket, ask_desk
 from apps.edge import BodyGuard, BodyLimits, MiB, SecurityHeaders, SessionCheck, cors_options
 from apps.gradio_app.main import build_app, launch_options
+from apps.hosts import check_host, is_loopback
 from apps.settings import DEFAULT_MAX_IMPORT_MB, DemoSettings, ServeSettings
 from apps.signin import DeskSignIn
 from labeling import users
@@ -46,15 +47,6 @@ from labeling.ratelimit import JudgingRate
 from labeling.signin import SessionPolicy, SignInPolicy
 from store.db import Store, open_store
 from store.errors import StoreError
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -120,14 +112,6 @@ SIGN_IN_MESSAGE = (
     "Sign in to prefdesk. After 5 failed attempts for a name, sign-in pauses for 30 seconds, "
     "then longer: if the button seems to do nothing, wait and try again."
 )
-
-
-def check_host(store: Store, host: str) -> None:
-    if not users.list_users(store) and not is_loopback(host):
-        raise SystemExit(
-            f"error: refusing to serve on {host} without accounts: anyone on the network could "
-            "judge. Add one with `prefdesk users add NAME --role annotator --db ...`, or serve on 127.0.0.1."
-        )
 
 
 def build_server(store: Store, options: ServeOptions) -> FastAPI:
@@ -199,11 +183,13 @@ class _Server(uvicorn.Server):
     """uvicorn's server, calling `on_ready` once it listens (not before: a URL announced earlier
     could be refused)."""
 
-    def __init__(self, config: uvicorn.Config, on_ready: Callable[[], None] | None) -> None:
+    def __init__(self, config: uvicorn.Config, store: Store, on_ready: Callable[[], None] | None) -> None:
         super().__init__(config)
+        self._store = store
         self._on_ready = on_ready
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self._store.refuse_waiting_on(asyncio.get_running_loop())  # writes go to the writer thread
         await super().startup(sockets)
         if self.started and self._on_ready is not None:
             self._on_ready()
@@ -227,7 +213,7 @@ def serve(
         proxy_headers=bool(options.forwarded_allow_ips),
         forwarded_allow_ips=list(options.forwarded_allow_ips) or None,
     )
-    server = _Server(config, on_ready)
+    server = _Server(config, store, on_ready)
     if block:
         gc.collect()
         gc.freeze()  # the index and Gradio's objects live as long as the server: GC need not rescan them

@@ -71,8 +71,7 @@ def seed_judgments(store: Store, rng: random.Random) -> int:
             PairJudgment(f"bench-{n:09d}", "bench", item, pair, a, b, rng.choice(verdicts), "", now, now)
             for n, (pair, item, a, b) in enumerate(pairs[start : start + SEED_CHUNK], start=start)
         ]
-        with store.transaction() as cur:
-            log.append_pair_judgments(cur, judgments)
+        store.write(lambda tx, batch=judgments: log.append_pair_judgments(tx.cur, batch))
     return len(pairs)
 
 

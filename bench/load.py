@@ -38,7 +38,7 @@ from import_export import write_pairs  # the same synthetic tickets as the impor
 
 from labeling import tokens, users
 from labeling.ingest import import_files, utc_now
-from store.db import open_store
+from store.db import Tx, open_store
 
 SEED_ANNOTATORS = 10
 
@@ -50,7 +50,9 @@ def build_store(db: Path, items: int, seeded: int, annotators: int) -> dict[str,
     store = open_store(db)
     import_files(store, [source], dataset="load")
     per_annotator = min(items, -(-seeded // SEED_ANNOTATORS)) if seeded else 0
-    with store.transaction() as cur:
+
+    def seed(tx: Tx) -> None:
+        cur = tx.cur
         # Synthetic history, written in bulk: SEED_ANNOTATORS people who judged the first pairs.
         cur.execute(
             """
@@ -63,6 +65,8 @@ def build_store(db: Path, items: int, seeded: int, annotators: int) -> dict[str,
             """,
             [per_annotator, SEED_ANNOTATORS],
         )
+
+    store.write(seed)
     made = {}
     for n in range(annotators):
         name = f"u{n:02d}"

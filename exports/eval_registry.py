@@ -21,7 +21,7 @@ from exports.options import TRAINING_KINDS
 from labeling.errors import ExportError, NoSuchEvalSet
 from labeling.models import EvalSet, ExportRef
 from store import registry
-from store.db import Store
+from store.db import Store, Tx
 
 
 def _holders(holders: list[tuple[ExportRef, int]]) -> list[dict[str, Any]]:
@@ -148,10 +148,14 @@ class Removal:
 def remove_eval_set(store: Store, wanted: str, *, now: Callable[[], datetime]) -> Removal:
     """Undo an eval set's registrations: record the removal, and say what it freed."""
     eval_set = find_eval_set(store, wanted)
-    with store.transaction() as cur:
-        removed_before = registry.record_removal(cur, eval_set.export.id, now=now())
-        items = registry.eval_set_items(cur, eval_set.export.id)
-        still, still_items = registry.eval_sets_holding(cur, items)
+
+    def remove(tx: Tx) -> tuple[datetime | None, list[str], list[tuple[ExportRef, int]], int]:
+        removed_before = registry.record_removal(tx.cur, eval_set.export.id, now=now())
+        items = registry.eval_set_items(tx.cur, eval_set.export.id)
+        still, still_items = registry.eval_sets_holding(tx.cur, items)
+        return removed_before, items, still, still_items
+
+    removed_before, items, still, still_items = store.write(remove)
     if removed_before is not None:
         raise ExportError(
             f"eval set {eval_set.export.describe()} was removed already, on "

@@ -45,7 +45,7 @@ from labeling.models import Message, Role
 from labeling.perf import gc_paused
 from store import judgments as log
 from store import registry
-from store.db import Store
+from store.db import Store, Tx
 
 EVAL_BUILDERS = {
     "openai-evals": evals.openai_evals_record,
@@ -384,7 +384,9 @@ def run_export(
             manifest["saved_to_disk"] = str(write.save_to_disk(out_dir, files).relative_to(out_dir))
         write.write_json(out_dir / "manifest.json", manifest)
         write.write_dataset_card(out_dir, manifest)
-        with store.transaction() as cur:
+
+        def record(tx: Tx) -> None:
+            cur = tx.cur
             if eval_items:
                 registry.register_eval_items(cur, eval_items, export_id=export_id, now=now())
             if training:
@@ -400,6 +402,8 @@ def run_export(
                 manifest=manifest,
                 now=now(),
             )
+
+        store.write(record)
     return manifest
 
 
@@ -470,7 +474,9 @@ def _export_judgments(
         writers[target](out_dir / name, rows)
         write.write_json(out_dir / "manifest.json", manifest)
         write.write_dataset_card(out_dir, manifest)
-        with store.transaction() as cur:
+
+        def record(tx: Tx) -> None:
+            cur = tx.cur
             registry.record_export(
                 cur,
                 export_id=export_id,
@@ -480,6 +486,8 @@ def _export_judgments(
                 manifest=manifest,
                 now=now(),
             )
+
+        store.write(record)
     return manifest
 
 

@@ -8,8 +8,8 @@ with the same clock and randomness.
 Judging is blind and honest:
 - a judgment names a showing this desk gave its annotator (labeling/showings.py), with that
   showing's pair and sides, and is stored with the time the desk showed it;
-- with an overlap, a pair that has its judgments refuses more (PairIndex.admit, under the
-  store's write lock);
+- with an overlap, a pair that has its judgments refuses more (PairIndex.admit, on the store's
+  writer thread, counting the judgments of the same group commit);
 - edges that show ids to annotators show `blind` aliases (labeling/blind.py) and take them back;
 - each annotator records at most `rate` judgments and undos (labeling/ratelimit.py).
 """
@@ -19,14 +19,15 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from labeling import judgments, queue
 from labeling.blind import Blinder
+from labeling.clock import utc_now
 from labeling.errors import StaleShowing, TooManyJudgments
-from labeling.ingest import utc_now
 from labeling.judgments import Recorded
 from labeling.models import PairJudgment, Progress, Showing
 from labeling.queue import PairIndex, QueuePolicy
@@ -108,9 +109,10 @@ class Desk:
         def same(pair_id: str, left_id: str, right_id: str) -> bool:
             return (pair_id, left_id, right_id) == (shown.pair_id, shown.left_id, shown.right_id)
 
+        client_id = judgment_id or shown.showing_id
         return self._submit(
-            annotator, shown.showing_id, same, verdict, rationale, strength, judgment_id or shown.showing_id
-        )
+            annotator, shown.showing_id, same, verdict, rationale, strength, client_id
+        ).result()
 
     def submit_blind(
         self,
@@ -122,8 +124,9 @@ class Desk:
         client_id: str,
         rationale: str = "",
         strength: int | None = None,
-    ) -> Recorded:
-        """The same, with the pair and sides named by the aliases the annotator was shown."""
+    ) -> Future[Recorded]:
+        """The same, with the pair and sides named by the aliases the annotator was shown; the
+        future is done once the judgment is committed (an event loop awaits it without blocking)."""
         blind = self.blind
 
         def same(pair_id: str, left_id: str, right_id: str) -> bool:
@@ -141,7 +144,7 @@ class Desk:
         rationale: str,
         strength: int | None,
         client_id: str,
-    ) -> Recorded:
+    ) -> Future[Recorded]:
         given = self.showings.find(annotator, showing_id)
         if given is None:
             # A retry of a judgment recorded before a restart is answered as recorded; anything
@@ -156,7 +159,7 @@ class Desk:
                 same_pair=lambda j: same(j.pair_id, j.left_id, j.right_id),
             )
             if retry is not None:
-                return retry
+                return _done(retry)
             raise StaleShowing(
                 f"showing {showing_id!r} is not one this desk gave you (or the desk restarted since): "
                 "nothing was recorded; load the next pair and judge it"
@@ -167,14 +170,13 @@ class Desk:
                 f"(item {given.item_id!r}): nothing was recorded; judge the pair as it was shown"
             )
         try:
-            self.buckets.take(annotator)  # a refused one counts too: refusing takes the write lock
+            self.buckets.take(annotator)  # a refused one counts too: refusing takes the writer's time
         except TooManyJudgments:
             stored = judgments.stored_judgment(self.store, annotator, client_id)
             if stored is None or not same(stored.pair_id, stored.left_id, stored.right_id):
                 raise
-            return judgments.retried_as_stored(stored, client_id, verdict, rationale, strength)
-        generation = self.store.generation
-        recorded = judgments.record_pair_judgment(
+            return _done(judgments.retried_as_stored(stored, client_id, verdict, rationale, strength))
+        judgment = judgments.new_pair_judgment(
             self.store,
             client_id=client_id,
             annotator=annotator,
@@ -187,12 +189,17 @@ class Desk:
             shown_at=given.shown_at,  # the desk's own time: time on task cannot be made up
             now=self.now,
             known_pair=self.index.pair(given.pair_id),
-            admit=lambda judgment: self.index.admit(annotator, judgment.pair_id),
         )
-        if recorded.seq is not None:
-            self.index.record_own(annotator, given.pair_id, recorded.seq, generation)
-        else:
-            self.buckets.give_back(annotator)  # a retry: nothing new
+        index = self.index
+        recorded = judgments.submit_pair_judgment(
+            self.store, judgment, admit=lambda j, tx: index.admit(annotator, j.pair_id, tx.judged)
+        )
+
+        def give_back_a_retry(done: Future[Recorded]) -> None:
+            if done.exception() is None and done.result().seq is None:
+                self.buckets.give_back(annotator)  # a retry: nothing new
+
+        recorded.add_done_callback(give_back_a_retry)
         return recorded
 
     def events(self, after_seq: int, limit: int, annotator: str | None = None) -> list[dict[str, Any]]:
@@ -204,9 +211,19 @@ class Desk:
         return judgments.is_recorded(self.store, annotator, client_id)
 
     def undo(self, annotator: str, undo_id: str | None = None) -> PairJudgment:
-        """Withdraw the annotator's latest judgment in force. Every undo counts against the rate:
-        each one reads and writes under the store's write lock."""
+        """Withdraw the annotator's latest judgment in force."""
+        return self.submit_undo(annotator, undo_id).result()
+
+    def submit_undo(self, annotator: str, undo_id: str | None = None) -> Future[PairJudgment]:
+        """The same, done once committed. Every undo counts against the rate: each one reads and
+        writes on the writer thread."""
         self.buckets.take(annotator)
-        return judgments.undo_last(
+        return judgments.submit_undo(
             self.store, annotator=annotator, client_id=undo_id or uuid.uuid4().hex, now=self.now
         )
+
+
+def _done(value: Recorded) -> Future[Recorded]:
+    future: Future[Recorded] = Future()
+    future.set_result(value)
+    return future

@@ -29,7 +29,6 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -61,7 +60,7 @@ from labeling.ingest_readers import (
 from labeling.models import ImportLimits, Wording, json_text, messages_to_json
 from labeling.perf import gc_paused
 from store import catalog
-from store.db import Store
+from store.db import Cursor, Store, Tx
 
 MAX_PROBLEMS = 20
 DEFAULT_LIMITS = ImportLimits()
@@ -489,9 +488,7 @@ class _WordingPlan:
     headers: _Headers
     set_by: str
 
-    def apply(
-        self, cur: duckdb.DuckDBPyConnection, report: ImportReport, now: Callable[[], datetime]
-    ) -> None:
+    def apply(self, cur: Cursor, report: ImportReport, now: Callable[[], datetime]) -> None:
         change = {**(self.headers.change or {}), **self.flags}
         if change:
             report.wording = dataset_wording.apply_change(
@@ -577,7 +574,7 @@ def _import_fast(
             stamp.append(now())
         return stamp[0]
 
-    def store_responses(cur: duckdb.DuckDBPyConnection, chunk: FastChunk) -> None:
+    def store_responses(cur: Cursor, chunk: FastChunk) -> None:
         items, responses, pairs, stored = _new_in_chunk(cur, chunk)
         report.items_already_stored += stored
         new_items.append(items)
@@ -586,42 +583,46 @@ def _import_fast(
             catalog.insert_rows(cur, import_id=import_id, now=when(), responses=responses)
             report.responses_added += responses.num_rows
 
-    with ThreadPoolExecutor(max_workers=1) as hashing, store.transaction() as cur:
-        digests = [hashing.submit(src.sha256) for src in sources]  # overlaps reading the files
-        reads = [(_fast_format(src, fmt), src.fast_records(wording.headers)) for src in sources]
-        with ThreadPoolExecutor(max_workers=1) as writer:  # leaving it waits for the chunk in hand
-            stored: Future[None] | None = None
-            for chunk in planner.chunks(reads):
+    def import_unit(tx: Tx) -> None:
+        cur = tx.cur
+        with ThreadPoolExecutor(max_workers=1) as hashing:
+            digests = [hashing.submit(src.sha256) for src in sources]  # overlaps reading the files
+            reads = [(_fast_format(src, fmt), src.fast_records(wording.headers)) for src in sources]
+            with ThreadPoolExecutor(max_workers=1) as writer:  # leaving it waits for the chunk in hand
+                stored: Future[None] | None = None
+                for chunk in planner.chunks(reads):
+                    if stored is not None:
+                        stored.result()  # one chunk stored at a time, the next one planned meanwhile
+                    stored = writer.submit(store_responses, cur, chunk)
                 if stored is not None:
-                    stored.result()  # one chunk stored at a time, the next one planned meanwhile
-                stored = writer.submit(store_responses, cur, chunk)
-            if stored is not None:
-                stored.result()
-        # One chunk each: DuckDB scans several Arrow chunks on several threads, and the
-        # sequence numbers (the order pairs are served in) would then not follow the file.
-        items = pa.concat_tables(new_items).combine_chunks()
-        pairs = pa.concat_tables(new_pairs).combine_chunks()
-        report.items_added, report.pairs_added = items.num_rows, pairs.num_rows
-        if pairs.num_rows > limits.max_pairs:  # everything stored so far is rolled back
-            raise _too_many_pairs(", ".join(src.name for src in sources), pairs.num_rows, limits)
-        if items.num_rows or pairs.num_rows:
-            catalog.insert_rows(cur, import_id=import_id, now=when(), items=items, pairs=pairs)
-        report.sources = [
-            {"path": src.name, "sha256": digest.result(), "records": read.records, "format": read.format}
-            for src, digest, read in zip(sources, digests, planner.sources, strict=True)
-        ]
-        report.records = sum(read.records for read in planner.sources)
-        wording.apply(cur, report, when)
-        if report.added_anything:
-            catalog.insert_import_record(
-                cur,
-                import_id=import_id,
-                dataset=dataset,
-                format_name=fmt,
-                sources=report.sources,
-                added=(report.items_added, report.responses_added, report.pairs_added),
-                now=when(),
-            )
+                    stored.result()
+            # One chunk each: DuckDB scans several Arrow chunks on several threads, and the
+            # sequence numbers (the order pairs are served in) would then not follow the file.
+            items = pa.concat_tables(new_items).combine_chunks()
+            pairs = pa.concat_tables(new_pairs).combine_chunks()
+            report.items_added, report.pairs_added = items.num_rows, pairs.num_rows
+            if pairs.num_rows > limits.max_pairs:  # everything stored so far is rolled back
+                raise _too_many_pairs(", ".join(src.name for src in sources), pairs.num_rows, limits)
+            if items.num_rows or pairs.num_rows:
+                catalog.insert_rows(cur, import_id=import_id, now=when(), items=items, pairs=pairs)
+            report.sources = [
+                {"path": src.name, "sha256": digest.result(), "records": read.records, "format": read.format}
+                for src, digest, read in zip(sources, digests, planner.sources, strict=True)
+            ]
+            report.records = sum(read.records for read in planner.sources)
+            wording.apply(cur, report, when)
+            if report.added_anything:
+                catalog.insert_import_record(
+                    cur,
+                    import_id=import_id,
+                    dataset=dataset,
+                    format_name=fmt,
+                    sources=report.sources,
+                    added=(report.items_added, report.responses_added, report.pairs_added),
+                    now=when(),
+                )
+
+    store.write(import_unit)
     return report
 
 
@@ -634,9 +635,7 @@ def _fast_format(src: _Source, requested: str) -> str:
     return fmt
 
 
-def _new_in_chunk(
-    cur: duckdb.DuckDBPyConnection, chunk: FastChunk
-) -> tuple[pa.Table, pa.Table, pa.Table, int]:
+def _new_in_chunk(cur: Cursor, chunk: FastChunk) -> tuple[pa.Table, pa.Table, pa.Table, int]:
     """A chunk's rows that are not stored yet, and how many of its items are."""
     stored = catalog.prompt_hashes(cur, chunk.item_ids)
     if not stored:
@@ -671,7 +670,8 @@ def _store_new(
     wording: _WordingPlan,
     limits: ImportLimits,
 ) -> None:
-    with store.transaction() as cur:
+    def import_unit(tx: Tx) -> None:
+        cur = tx.cur
         stored_hashes = catalog.prompt_hashes(cur, list(planned))
         for item_id, item in planned.items():
             stored = stored_hashes.get(item_id)
@@ -722,6 +722,8 @@ def _store_new(
                 pairs=pair_rows,
                 now=now(),
             )
+
+    store.write(import_unit)
 
 
 def _new_rows(

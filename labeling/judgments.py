@@ -16,24 +16,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
-
-import duckdb
 
 from labeling.errors import IdempotencyConflict, JudgmentError, NothingToUndo, StaleShowing
 from labeling.models import JudgmentKind, Pair, PairJudgment, PairVerdict
 from store import catalog
 from store import judgments as log
-from store.db import Store
+from store.db import Cursor, Store, Tx
+from store.writer import JudgmentChange
 
 MAX_RATIONALE = 5000
 STRENGTHS = (1, 2, 3)  # how much better the preferred response is: slightly, clearly, much
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
 
-# Called under the store's write lock just before a judgment is appended: raises to refuse it
-# (the overlap quota), so that checking and writing cannot be interleaved with another write.
-Admit = Callable[[PairJudgment], None]
+# Called on the writer thread just before a judgment is appended, with the transaction (whose
+# `judged` holds the judgments of the same group commit): raises to refuse it (the overlap
+# quota), so that checking and writing cannot be interleaved with another write.
+Admit = Callable[[PairJudgment, Tx], None]
 
 
 @dataclass(frozen=True)
@@ -107,9 +108,42 @@ def record_pair_judgment(
     known_pair: Pair | None = None,
     admit: Admit | None = None,
 ) -> Recorded:
-    """Store one pair judgment; the same `client_id` from the same annotator again stores
-    nothing new. `known_pair` (from the queue's index) saves looking the pair up; `admit` may
-    refuse the judgment under the write lock."""
+    """Store one pair judgment and wait for its commit; the same `client_id` from the same
+    annotator again stores nothing new. `known_pair` (from the queue's index) saves looking the
+    pair up; `admit` may refuse the judgment on the writer thread."""
+    judgment = new_pair_judgment(
+        store,
+        client_id=client_id,
+        annotator=annotator,
+        pair_id=pair_id,
+        left_id=left_id,
+        right_id=right_id,
+        verdict=verdict,
+        rationale=rationale,
+        strength=strength,
+        shown_at=shown_at,
+        now=now,
+        known_pair=known_pair,
+    )
+    return submit_pair_judgment(store, judgment, admit).result()
+
+
+def new_pair_judgment(
+    store: Store,
+    *,
+    client_id: str,
+    annotator: str,
+    pair_id: str,
+    left_id: str,
+    right_id: str,
+    verdict: str,
+    rationale: str = "",
+    strength: int | None = None,
+    shown_at: datetime | None = None,
+    now: Callable[[], datetime],
+    known_pair: Pair | None = None,
+) -> PairJudgment:
+    """A judgment checked and ready to store (JudgmentError, StaleShowing otherwise)."""
     checked = _checked(client_id, verdict, rationale, strength)
     pair = known_pair if known_pair is not None and known_pair.id == pair_id else None
     if pair is None:
@@ -122,7 +156,7 @@ def record_pair_judgment(
         raise StaleShowing(
             f"the responses sent are not the two responses of the pair of item {pair.item_id!r}"
         )
-    judgment = PairJudgment(
+    return PairJudgment(
         id=stored_id(annotator, client_id),
         annotator=annotator,
         item_id=pair.item_id,
@@ -135,35 +169,40 @@ def record_pair_judgment(
         submitted_at=now(),
         strength=checked.strength,
     )
-    return _append(store, judgment, admit)
 
 
-def _append(store: Store, judgment: PairJudgment, admit: Admit | None) -> Recorded:
-    try:
-        with store.write() as cur:  # one statement, committed on its own
+def submit_pair_judgment(
+    store: Store, judgment: PairJudgment, admit: Admit | None = None
+) -> Future[Recorded]:
+    """Queue `judgment` for the store's writer (group commit); the future is done once it is
+    committed, or holds why it was refused (nothing stored)."""
+
+    def append(tx: Tx) -> Recorded:
+        try:
             if admit is not None:
-                admit(judgment)
-            seq = log.insert_pair_judgment(cur, judgment)
-    except (duckdb.ConstraintException, duckdb.TransactionException):
-        # This client id is stored already (a retry, a double submit): the stored one stands.
-        existing = _stored_twin(store, judgment)
-        if existing is None:
-            raise
-        return existing
-    except JudgmentError:
-        existing = _stored_twin(store, judgment)  # a retry of a judgment the quota now counts
-        if existing is None:
-            raise
-        return existing
-    return Recorded(judgment, duplicate=False, seq=seq)
+                admit(judgment, tx)
+        except JudgmentError:
+            existing = _stored_twin(tx.cur, judgment)  # a retry of a judgment the quota now counts
+            if existing is None:
+                raise
+            return existing
+        seq = log.insert_pair_judgment(tx.cur, judgment)
+        if seq is None:  # this client id is stored already (a retry, a double submit)
+            existing = _stored_twin(tx.cur, judgment)
+            assert existing is not None
+            return existing
+        tx.note(JudgmentChange(seq, judgment.annotator, judgment.pair_id, +1))
+        return Recorded(judgment, duplicate=False, seq=seq)
+
+    return store.submit(append, batch=True)
 
 
-def _stored_twin(store: Store, judgment: PairJudgment) -> Recorded | None:
-    with store.cursor() as cur:
-        event = log.get_event(cur, judgment.id)
-        stored = log.get_pair_judgment(cur, judgment.id) if event else None
+def _stored_twin(cur: Cursor, judgment: PairJudgment) -> Recorded | None:
+    """The stored event under this judgment's id: the same judgment (a retry) or a conflict."""
+    event = log.get_event(cur, judgment.id)
     if event is None:
         return None
+    stored = log.get_pair_judgment(cur, judgment.id)
     if stored is None or not _same(stored, judgment):
         client_id = judgment.id.split("/", 1)[1]
         raise IdempotencyConflict(
@@ -229,14 +268,23 @@ def is_recorded(store: Store, annotator: str, client_id: str) -> bool:
 
 
 def undo_last(store: Store, *, annotator: str, client_id: str, now: Callable[[], datetime]) -> PairJudgment:
-    """Withdraw the annotator's latest judgment in force (a new `undo` event); returns it.
+    """Withdraw the annotator's latest judgment in force (a new `undo` event); returns it."""
+    return submit_undo(store, annotator=annotator, client_id=client_id, now=now).result()
 
-    It reads and writes in one transaction under the store's write lock: two undos at once (two
-    tabs, two scripts) withdraw two judgments, never one twice; the store also refuses a second
-    event superseding one event (migration 0007)."""
+
+def submit_undo(
+    store: Store, *, annotator: str, client_id: str, now: Callable[[], datetime]
+) -> Future[PairJudgment]:
+    """Queue the undo of the annotator's latest judgment in force for the writer.
+
+    It reads and writes in one transaction on the writer thread: two undos at once (two tabs,
+    two scripts) withdraw two judgments, never one twice; the store also refuses a second event
+    superseding one event (migration 0007)."""
     check_client_id(client_id)
     undo_id = stored_id(annotator, client_id)
-    with store.transaction() as cur:
+
+    def undo(tx: Tx) -> PairJudgment:
+        cur = tx.cur
         event = log.get_event(cur, undo_id)
         if event is None:
             legacy = log.get_event(cur, client_id)  # stored before client ids were per annotator
@@ -251,5 +299,8 @@ def undo_last(store: Store, *, annotator: str, client_id: str, now: Callable[[],
         last = log.last_current_judgment(cur, annotator)
         if last is None:
             raise NothingToUndo("there is no judgment of yours left to undo")
-        log.insert_undo(cur, undo_id=undo_id, annotator=annotator, undone=last, now=now())
-    return last
+        seq = log.insert_undo(cur, undo_id=undo_id, annotator=annotator, undone=last, now=now())
+        tx.note(JudgmentChange(seq, annotator, last.pair_id, -1))
+        return last
+
+    return store.submit(undo, batch=True)

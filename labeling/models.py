@@ -243,6 +243,34 @@ class User:
     role: UserRole
 
 
+@dataclass(frozen=True)
+class Account:
+    """An account as stored, without its password hash."""
+
+    name: str
+    role: UserRole
+    created_at: datetime
+    disabled_at: datetime | None
+    sessions_reset_at: datetime | None  # browser sessions started before this are over
+
+    @property
+    def user(self) -> User:
+        return User(self.name, self.role)
+
+
+@dataclass(frozen=True)
+class StoredToken:
+    """An API token as stored, without its secret."""
+
+    id: str
+    user_name: str
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+    expires_at: datetime | None = None  # None: works until revoked
+    created_by: str | None = None  # None: made before prefdesk recorded it
+
+
 @dataclass(frozen=True, slots=True)
 class ExportRef:
     """An export as the store recorded it: enough to name it to a person.

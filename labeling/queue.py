@@ -6,12 +6,14 @@ overlap k, a pair stops being offered once k annotators have judged it. A pair o
 screen is held for them (for `hold`): it counts as judged when choosing, and with an overlap it is
 not offered past k, so that it is not judged more often than asked.
 
-The index behind this lives in memory, in the one process that owns the store, and catches up
-with the judgment log by sequence number before every decision (store/queue.py), so judgments
-written by any code path in this process are seen. Holds live only in memory: a restart frees
-them, which at worst shows a pair to a second person. The overlap is also enforced when a
-judgment is recorded (`admit`, under the store's write lock): a pair past k refuses more, so a
-restart, an expired hold or a hand-made request never gets it judged more often than asked.
+The index behind this lives in memory, in the one process that owns the store. The store's
+writer tells it what each commit wrote (store/writer.py): the judgments of a group commit are
+applied as told, and after any other write it reads the log from the last sequence number seen
+(store/queue.py), so judgments written by any code path in this process are seen. Holds live
+only in memory: a restart frees them, which at worst shows a pair to a second person. The
+overlap is also enforced when a judgment is recorded (`admit`, on the store's writer thread): a
+pair past k refuses more, so a restart, an expired hold or a hand-made request never gets it
+judged more often than asked.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -33,6 +35,7 @@ from labeling.models import Pair, Progress, Showing
 from store import catalog
 from store import queue as log_reader
 from store.db import Store
+from store.writer import Committed, JudgmentChange
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant: scrambles hash ^ annotator key
 
@@ -70,35 +73,63 @@ class PairIndex:
     _holds: dict[str, tuple[int, float]] = field(default_factory=dict, init=False)
     _pairs_seq: int = field(default=0, init=False)
     _log_seq: int = field(default=0, init=False)
-    _generation: int = field(default=-1, init=False)
-    _transactions: int = field(default=-1, init=False)
+    _stale: bool = field(default=True, init=False)  # the store may hold what the index has not read
+    _news: list[Committed] = field(default_factory=list, init=False)
+    _news_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def __post_init__(self) -> None:
+        self.store.listen(self._committed)
+
+    def _committed(self, news: Committed) -> None:
+        """Told by the store's writer after each commit (on its thread: only noted here)."""
+        with self._news_lock:
+            self._news.append(news)
 
     def sync(self) -> None:
-        """Catch up with pairs and judgments stored since the last call (nothing to read when
-        the store has not been written since)."""
+        """Catch up with what was committed since the last call: the judgments the writer told of
+        are applied as told; after anything else (an import, a bulk load) the store is read again
+        from the last sequence numbers seen."""
         with self._sync_lock:  # one reader at a time, or two could apply the same delta
-            generation = self.store.generation
-            if generation == self._generation:
-                return
-            self._generation = generation  # read first: a write during the reads means another sync
-            transactions = self.store.transactions
-            with self.store.cursor() as cur:
-                if transactions != self._transactions:  # judgments alone add no pairs
-                    new_pairs = log_reader.pairs_after(cur, self._pairs_seq)
-                    self._transactions = transactions
-                else:
-                    new_pairs = log_reader.NewPairs([], [], [], [], self._pairs_seq)
-                first = self._log_seq == 0
-                if first:  # the whole log at once, as arrays
-                    state = log_reader.log_state(cur, new_pairs.last_seq)
-                else:
-                    delta = log_reader.log_after(cur, self._log_seq)
-            with self._lock:
-                self._add_pairs(new_pairs)
-                if first:
-                    self._load(state)
-                else:
-                    self._apply(delta)
+            with self._news_lock:
+                news, self._news = self._news, []
+            if self._stale or any(told.everything for told in news):
+                self._stale = False
+                self._read_store()
+            told = [change for batch in news for change in batch.judged if change.seq > self._log_seq]
+            if told:
+                with self._lock:
+                    self._apply_told(told)
+
+    def must_read_store(self) -> bool:
+        """Whether the next decision first reads the store (after an import, say), rather than
+        only applying what the writer told: callers on an event loop hand that to a thread."""
+        with self._news_lock:
+            return self._stale or any(told.everything for told in self._news)
+
+    def _read_store(self) -> None:
+        with self.store.cursor() as cur:
+            new_pairs = log_reader.pairs_after(cur, self._pairs_seq)
+            first = self._log_seq == 0
+            if first:  # the whole log at once, as arrays
+                state = log_reader.log_state(cur, new_pairs.last_seq)
+            else:
+                delta = log_reader.log_after(cur, self._log_seq)
+        with self._lock:
+            self._add_pairs(new_pairs)
+            if first:
+                self._load(state)
+            else:
+                self._apply(delta)
+
+    def _apply_told(self, changes: list[JudgmentChange]) -> None:
+        self._apply(
+            log_reader.LogDelta(
+                [change.annotator for change in changes],
+                [change.pair_id for change in changes],
+                [change.change for change in changes],
+                max(change.seq for change in changes),
+            )
+        )
 
     def _add_pairs(self, new: log_reader.NewPairs) -> None:
         if not new.ids:
@@ -133,20 +164,6 @@ class PairIndex:
             if change > 0:
                 self._release(annotator, position)
         self._log_seq = delta.last_seq
-
-    def record_own(self, annotator: str, pair_id: str, seq: int, generation_before: int) -> None:
-        """Count a judgment this process just wrote without re-reading the log, when it is the
-        only write since the index last caught up (otherwise the next sync reads it)."""
-        with self._sync_lock:
-            if (
-                self._generation != generation_before
-                or self.store.generation != generation_before + 1
-                or seq != self._log_seq + 1
-            ):
-                return
-            with self._lock:
-                self._apply(log_reader.LogDelta([annotator], [pair_id], [1], seq))
-            self._generation = generation_before + 1
 
     def _load(self, state: log_reader.LogState) -> None:
         for annotator, (positions, counts) in state.by_annotator.items():
@@ -200,19 +217,31 @@ class PairIndex:
             self._held[position] += 1
             return self._pairs[position]
 
-    def admit(self, annotator: str, pair_id: str) -> None:
+    def admit(self, annotator: str, pair_id: str, pending: Sequence[JudgmentChange] = ()) -> None:
         """Refuse a new judgment of a pair that already has the judgments the overlap asks for,
-        from others (PairFullyJudged). The judgment writer calls it under the store's write lock,
-        so the log read here is all there is and no other judgment can slip in before this one.
-        A pair the annotator has a judgment in force on is theirs to judge again (it adds no vote)."""
+        from others (PairFullyJudged). The store's writer calls it just before writing, so no
+        other judgment can slip in between; `pending` are the changes written before it in the
+        same group commit, counted as if committed. A pair the annotator has a judgment in force
+        on is theirs to judge again (it adds no vote)."""
         if self.policy.overlap is None:
             return
         self.sync()
         with self._lock:
             position = self._position.get(pair_id)
-            if position is None or self._live_of(annotator)[position] > 0:
+            if position is None:
                 return
+            live = {
+                name: int(self._live_of(name)[position])
+                for name in {annotator, *(c.annotator for c in pending)}
+            }
             votes = int(self._votes[position])
+        for change in pending:
+            if change.pair_id == pair_id:
+                before = live[change.annotator]
+                live[change.annotator] = max(before + change.change, 0)
+                votes += int(live[change.annotator] > 0) - int(before > 0)
+        if live[annotator] > 0:
+            return
         if votes >= self.policy.overlap:
             raise PairFullyJudged(
                 f"this pair already has the {self.policy.overlap} judgment(s) asked for (overlap "

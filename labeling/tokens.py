@@ -23,12 +23,11 @@ from datetime import datetime, timedelta
 
 from labeling.clock import utc_now
 from labeling.errors import BadUserInput, NoSuchUser
-from labeling.models import User
+from labeling.models import StoredToken, User
 from store import audit
 from store import tokens as token_rows
 from store import users as user_rows
-from store.db import Store
-from store.tokens import StoredToken
+from store.db import Store, Tx
 
 _TOKEN = re.compile(r"^pd_(?P<id>[0-9a-f]{8})_(?P<secret>[A-Za-z0-9_-]{43})$")
 MAX_LABEL = 100
@@ -80,7 +79,9 @@ def create_token(
     token_id, secret = secrets.token_hex(4), secrets.token_urlsafe(32)
     at = now()
     expires_at = None if expires_in is None else at + expires_in
-    with store.transaction() as cur:
+
+    def insert(tx: Tx) -> StoredToken | None:
+        cur = tx.cur
         account = user_rows.get_account(cur, user)
         if account is None:
             raise NoSuchUser(f"no user named {user!r} (add one with `prefdesk users add`)")
@@ -98,7 +99,9 @@ def create_token(
             "expires_at": None if expires_at is None else expires_at.isoformat(),
         }
         audit.record(cur, at=at, actor=by, action="token.create", target=token_id, detail=detail)
-        stored = token_rows.get_token(cur, token_id)
+        return token_rows.get_token(cur, token_id)
+
+    stored = store.write(insert)
     assert stored is not None
     return f"pd_{token_id}_{secret}", stored
 
@@ -145,16 +148,24 @@ def revoke_token(
     store: Store, token_id: str, now: Callable[[], datetime], *, by: str | None = None
 ) -> StoredToken:
     at = now()
-    with store.transaction() as cur:
-        found = token_rows.get_token(cur, token_id)
+
+    def revoke(tx: Tx) -> StoredToken | None:
+        found = token_rows.get_token(tx.cur, token_id)
         if found is None:
             raise NoSuchToken(f"no token with id {token_id!r} (see `prefdesk tokens list`)")
         if found.revoked_at is None:
-            token_rows.revoke(cur, token_id, at)
+            token_rows.revoke(tx.cur, token_id, at)
             audit.record(
-                cur, at=at, actor=by, action="token.revoke", target=token_id, detail={"user": found.user_name}
+                tx.cur,
+                at=at,
+                actor=by,
+                action="token.revoke",
+                target=token_id,
+                detail={"user": found.user_name},
             )
-        stored = token_rows.get_token(cur, token_id)
+        return token_rows.get_token(tx.cur, token_id)
+
+    stored = store.write(revoke)
     forget_checked(store)
     assert stored is not None
     return stored

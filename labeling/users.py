@@ -26,15 +26,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-import duckdb
-
 from labeling import tokens
 from labeling.errors import BadUserInput, LastAdmin, NoSuchUser, UserExists
-from labeling.models import User, UserRole
+from labeling.models import Account, User, UserRole
 from store import audit
 from store import users as user_rows
-from store.db import Store
-from store.users import Account
+from store.db import Cursor, Store, Tx
+from store.errors import DuplicateId
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
@@ -147,26 +145,33 @@ def add_user(
         raise BadUserInput(f"{name!r} is not a valid user name (letters, digits, . _ @ -; up to 64)")
     user_role = _role(role)
     _check_password_rules(password)
-    password_hash = hash_password(password)  # before taking the write lock: it takes ~50 ms
+    password_hash = hash_password(password)  # before the write: it takes ~50 ms
     at = now()
-    with store.transaction() as cur:
-        try:
-            user_rows.insert_user(cur, name, user_role, password_hash, at)
-        except duckdb.ConstraintException:
-            raise UserExists(f"a user named {name!r} already exists") from None
-        audit.record(cur, at=at, actor=by, action="user.add", target=name, detail={"role": user_role.value})
+
+    def insert(tx: Tx) -> None:
+        if user_rows.get_account(tx.cur, name) is not None:
+            raise UserExists(f"a user named {name!r} already exists")
+        user_rows.insert_user(tx.cur, name, user_role, password_hash, at)
+        audit.record(
+            tx.cur, at=at, actor=by, action="user.add", target=name, detail={"role": user_role.value}
+        )
+
+    try:
+        store.write(insert)
+    except DuplicateId:  # added by another writer between the check and the insert
+        raise UserExists(f"a user named {name!r} already exists") from None
     _changed(store)
     return User(name, user_role)
 
 
-def _existing(cur: duckdb.DuckDBPyConnection, name: str) -> Account:
+def _existing(cur: Cursor, name: str) -> Account:
     account = user_rows.get_account(cur, name)
     if account is None:
         raise NoSuchUser(f"no user named {name!r} (see `prefdesk users list`)")
     return account
 
 
-def _refuse_losing_the_last_admin(cur: duckdb.DuckDBPyConnection, account: Account, change: str) -> None:
+def _refuse_losing_the_last_admin(cur: Cursor, account: Account, change: str) -> None:
     enabled_admin = account.role is UserRole.ADMIN and account.disabled_at is None
     if enabled_admin and user_rows.enabled_admins(cur) == [account.name]:
         raise LastAdmin(
@@ -182,11 +187,14 @@ def set_password(
     _check_password_rules(password)
     password_hash = hash_password(password)
     at = now()
-    with store.transaction() as cur:
-        _existing(cur, name)
-        user_rows.set_password_hash(cur, name, password_hash, at)
-        audit.record(cur, at=at, actor=by, action="user.password", target=name)
-        account = _existing(cur, name)
+
+    def change(tx: Tx) -> Account:
+        _existing(tx.cur, name)
+        user_rows.set_password_hash(tx.cur, name, password_hash, at)
+        audit.record(tx.cur, at=at, actor=by, action="user.password", target=name)
+        return _existing(tx.cur, name)
+
+    account = store.write(change)
     _changed(store)
     return account
 
@@ -197,16 +205,17 @@ def disable_user(
     """The account can no longer sign in; its sessions and tokens stop at their next request.
     Its judgments stay. Disabling a disabled account changes nothing."""
     at = now()
-    with store.transaction() as cur:
-        before = _existing(cur, name)
+
+    def change(tx: Tx) -> AccountChange:
+        before = _existing(tx.cur, name)
         if before.disabled_at is not None:
             return AccountChange(before, before)
-        _refuse_losing_the_last_admin(cur, before, "disabling it")
-        user_rows.set_disabled(cur, name, at)
-        audit.record(cur, at=at, actor=by, action="user.disable", target=name)
-        after = _existing(cur, name)
-    _changed(store)
-    return AccountChange(before, after)
+        _refuse_losing_the_last_admin(tx.cur, before, "disabling it")
+        user_rows.set_disabled(tx.cur, name, at)
+        audit.record(tx.cur, at=at, actor=by, action="user.disable", target=name)
+        return AccountChange(before, _existing(tx.cur, name))
+
+    return _changed_by(store, change)
 
 
 def enable_user(
@@ -215,15 +224,16 @@ def enable_user(
     """The account may sign in again and its unrevoked, unexpired tokens work again; the
     sessions it had when it was disabled stay ended."""
     at = now()
-    with store.transaction() as cur:
-        before = _existing(cur, name)
+
+    def change(tx: Tx) -> AccountChange:
+        before = _existing(tx.cur, name)
         if before.disabled_at is None:
             return AccountChange(before, before)
-        user_rows.set_disabled(cur, name, None)
-        audit.record(cur, at=at, actor=by, action="user.enable", target=name)
-        after = _existing(cur, name)
-    _changed(store)
-    return AccountChange(before, after)
+        user_rows.set_disabled(tx.cur, name, None)
+        audit.record(tx.cur, at=at, actor=by, action="user.enable", target=name)
+        return AccountChange(before, _existing(tx.cur, name))
+
+    return _changed_by(store, change)
 
 
 def set_role(
@@ -232,18 +242,27 @@ def set_role(
     """A new role, effective at the account's next request (its sessions and tokens included)."""
     new_role = _role(role)
     at = now()
-    with store.transaction() as cur:
-        before = _existing(cur, name)
+
+    def change(tx: Tx) -> AccountChange:
+        before = _existing(tx.cur, name)
         if before.role is new_role:
             return AccountChange(before, before)
         if new_role is not UserRole.ADMIN:
-            _refuse_losing_the_last_admin(cur, before, f"making it {new_role.value}")
-        user_rows.set_role(cur, name, new_role)
+            _refuse_losing_the_last_admin(tx.cur, before, f"making it {new_role.value}")
+        user_rows.set_role(tx.cur, name, new_role)
         detail = {"from": before.role.value, "to": new_role.value}
-        audit.record(cur, at=at, actor=by, action="user.role", target=name, detail=detail)
-        after = _existing(cur, name)
-    _changed(store)
-    return AccountChange(before, after)
+        audit.record(tx.cur, at=at, actor=by, action="user.role", target=name, detail=detail)
+        return AccountChange(before, _existing(tx.cur, name))
+
+    return _changed_by(store, change)
+
+
+def _changed_by(store: Store, change: Callable[[Tx], AccountChange]) -> AccountChange:
+    """Run an account change; the accounts read so far are forgotten when it changed anything."""
+    outcome = store.write(change)
+    if outcome.changed:
+        _changed(store)
+    return outcome
 
 
 def account(store: Store, name: str) -> Account | None:

@@ -17,15 +17,12 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from labeling.errors import BadUserInput
 from labeling.models import NEUTRAL_WORDING, WORDING_FIELDS, DatasetInfo, Wording
 from store import datasets
-from store.db import Store
-
-if TYPE_CHECKING:
-    import duckdb
+from store.db import Cursor, Store, Tx
+from store.writer import Committed
 
 MAX_LENGTH = {"question": 200, "user_label": 40, "assistant_label": 40, "system_label": 40}
 WordingChange = Mapping[str, str | None]  # field -> new text, "" for the default, None to keep
@@ -88,7 +85,7 @@ def merged(before: Mapping[str, str | None], change: Mapping[str, str | None]) -
 
 
 def apply_change(
-    cur: duckdb.DuckDBPyConnection,
+    cur: Cursor,
     dataset: str,
     change: Mapping[str, str | None],
     *,
@@ -122,14 +119,17 @@ def set_wording(
         raise BadUserInput(
             "nothing to set: give --question, --user-label, --assistant-label or --system-label"
         )
-    with store.transaction() as cur:
-        if not datasets.dataset_exists(cur, dataset):
-            known = [info.name for info in datasets.dataset_infos(cur)]
+
+    def change_wording(tx: Tx) -> Wording:
+        if not datasets.dataset_exists(tx.cur, dataset):
+            known = [info.name for info in datasets.dataset_infos(tx.cur)]
             raise BadUserInput(
                 f"no dataset {dataset!r} in this store (datasets: {', '.join(known) or 'none yet'})"
             )
-        apply_change(cur, dataset, good, set_by=set_by, now=now)
-        return Wording.of(datasets.latest_wordings(cur).get(dataset, {}))
+        apply_change(tx.cur, dataset, good, set_by=set_by, now=now)
+        return Wording.of(datasets.latest_wordings(tx.cur).get(dataset, {}))
+
+    return store.write(change_wording)
 
 
 def list_datasets(store: Store) -> list[DatasetInfo]:
@@ -140,19 +140,26 @@ def list_datasets(store: Store) -> list[DatasetInfo]:
 @dataclass
 class WordingBook:
     """Every dataset's wording, read once and again only after the store changed: it is looked
-    up for every pair shown, and wording changes only in transactions (imports, `datasets set`)."""
+    up for every pair shown, and wording changes only with imports and `datasets set`, never with a
+    judgment (the store's writer says which commits were judgments only)."""
 
     store: Store
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
-    _transactions: int = field(default=-1, init=False)
+    _stale: bool = field(default=True, init=False)
     _wordings: dict[str, Wording] = field(default_factory=dict, init=False)
 
+    def __post_init__(self) -> None:
+        self.store.listen(self._committed)
+
+    def _committed(self, news: Committed) -> None:
+        if news.everything:  # judgments alone change no wording
+            self._stale = True
+
     def of(self, dataset: str) -> Wording:
-        if self.store.transactions != self._transactions:
+        if self._stale:
             with self._lock:
-                seen = self.store.transactions  # read first: a write during the read means another
+                self._stale = False  # first: a change during the read makes it stale again
                 with self.store.cursor() as cur:
                     rows = datasets.latest_wordings(cur)
                 self._wordings = {name: Wording.of(chosen) for name, chosen in rows.items()}
-                self._transactions = seen
         return self._wordings.get(dataset, NEUTRAL_WORDING)

@@ -3,19 +3,23 @@
 store = open_store("desk.duckdb")      # or open_store(":memory:") in tests
 with store.cursor() as cur:            # a cursor per call: safe across the server's threads
     cur.execute("SELECT count(*) FROM items").fetchone()
+store.write(lambda tx: tx.cur.execute("UPDATE ..."))   # every write: on the one writer thread
 """
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
@@ -24,9 +28,13 @@ from store.errors import (
     StoreLockedError,
     StoreMissingError,
     StoreTooNewError,
-    StoreWriteError,
 )
 from store.secrets import ensure_secrets
+from store.writer import Cursor, Listener, Tx, Writer
+
+__all__ = ["Cursor", "Store", "Tx", "open_store"]
+
+T = TypeVar("T")
 
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>\S+) \(PID (?P<pid>\d+)\)")
 _MIGRATION_NAME = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
@@ -55,21 +63,19 @@ def latest_schema_version() -> int:
 
 
 class Store:
-    """The process's one connection to a store. Use `cursor()` for each unit of work."""
+    """The process's one connection to a store. Read with `cursor()`; write with `write(unit)` or
+    `submit(unit)`, which run on the store's one writer thread (store/writer.py)."""
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection, path: str) -> None:
+    def __init__(self, connection: duckdb.DuckDBPyConnection, path: str, *, read_only: bool = False) -> None:
         self._connection = connection
         self.path = path
+        self.read_only = read_only
         self._cursor_lock = threading.Lock()
-        # One writer at a time in this process: sequence numbers then follow commit order, which
-        # is what lets readers of the log (the queue) read "everything after seq N" safely.
-        self._write_lock = threading.RLock()
-        self.generation = 0  # bumped by every write made through this Store: readers skip re-reading
-        self.transactions = 0  # bumped by transaction() only: single-statement writes add no pairs
-        self.open_transactions = 0  # > 0 while an import or other multi-statement write runs
+        self._writer = Writer(connection, path, after_commit=self._keep_journal_private)
 
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor for reading (DuckDB readers see committed data and never wait for a write)."""
         # The connection object is not thread-safe; each cursor is, so only making one is guarded.
         with self._cursor_lock:
             cur = self._connection.cursor()
@@ -78,48 +84,34 @@ class Store:
         finally:
             cur.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A cursor inside BEGIN/COMMIT; any error rolls everything back and re-raises. A disk
-        that is full or read-only surfaces as StoreWriteError, with nothing written."""
-        with self._write_lock, self.cursor() as cur:
-            cur.execute("BEGIN TRANSACTION")
-            self.open_transactions += 1
-            try:
-                try:
-                    yield cur
-                except BaseException as exc:
-                    cur.execute("ROLLBACK")
-                    if isinstance(exc, duckdb.IOException):
-                        raise self._write_error(exc) from exc
-                    raise
-                try:
-                    cur.execute("COMMIT")
-                except (duckdb.IOException, duckdb.TransactionException) as exc:
-                    raise self._write_error(exc) from exc
-                finally:
-                    self.generation += 1
-                    self.transactions += 1
-                    self._keep_journal_private()
-            finally:
-                self.open_transactions -= 1
+    def write(self, unit: Callable[[Tx], T]) -> T:
+        """Run `unit(tx)` in one transaction on the writer thread and return its result once
+        committed. Any error rolls it back (nothing stored) and reaches the caller; the engine's
+        as StoreError. Inside another unit it runs inline, in that unit's transaction."""
+        self._check_writable()
+        return self._writer.write(unit)
 
-    @contextmanager
-    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A cursor for one statement that commits on its own (a judgment: no BEGIN/COMMIT
-        round trips), under the same one-writer rule as transaction()."""
-        with self._write_lock, self.cursor() as cur:
-            try:
-                yield cur
-            except duckdb.IOException as exc:
-                raise self._write_error(exc) from exc
-            except duckdb.TransactionException as exc:
-                if "Failed to commit" in str(exc):  # e.g. the log could not be written
-                    raise self._write_error(exc) from exc
-                raise
-            finally:
-                self.generation += 1
-                self._keep_journal_private()
+    def submit(self, unit: Callable[[Tx], T], *, batch: bool = False) -> Future[T]:
+        """The same, without waiting: the future is done once committed. `batch=True` for small
+        units that check first and write last (judgments): those waiting together commit together."""
+        self._check_writable()
+        return self._writer.submit(unit, batch=batch)
+
+    def refuse_waiting_on(self, loop: asyncio.AbstractEventLoop) -> None:
+        """A server names its event loop: a write() that would block it raises instead."""
+        self._writer.refuse_waiting_on(loop)
+
+    def listen(self, listener: Listener) -> None:
+        """Tell `listener` what each commit changed (store/writer.py, Committed)."""
+        self._writer.listen(listener)
+
+    @property
+    def commits(self) -> int:
+        return self._writer.commits
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise StoreError(f"the store {self.path} is open for reading only: nothing was written")
 
     def _keep_journal_private(self) -> None:
         """DuckDB deletes its journal (the .wal file) at each checkpoint and makes a new one, with
@@ -127,9 +119,6 @@ class Store:
         them), so it is made the owner's alone again right after the write that made it."""
         if self.path != ":memory:":
             make_private(Path(self.path + ".wal"))
-
-    def _write_error(self, exc: Exception) -> StoreWriteError:
-        return StoreWriteError(f"could not write to the store {self.path}: {exc}; nothing was written")
 
     def keep_memory_small(self) -> None:
         """For a long-running server: DuckDB's allocator hands freed memory back to the system
@@ -143,6 +132,7 @@ class Store:
         return int(row[0]) if row and row[0] is not None else 0
 
     def close(self) -> None:
+        self._writer.stop()
         self._connection.close()
 
 
@@ -264,4 +254,4 @@ def open_store(path: str | Path = ":memory:", *, read_only: bool = False, create
     except BaseException:
         connection.close()
         raise
-    return Store(connection, text_path)
+    return Store(connection, text_path, read_only=read_only)

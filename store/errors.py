@@ -5,7 +5,11 @@ StoreError
 ├── StoreLockedError      another process holds the store file (names its PID)
 ├── StoreTooNewError      the file was written by a newer prefdesk schema
 ├── StoreWriteError       the disk refused a write (read-only, full): nothing was stored
+├── DuplicateId           a row with that id is stored already (a retried write): nothing new
 └── EventAlreadySuperseded  a second event superseding one event (two undos of one judgment)
+
+Every DuckDB error a write meets reaches callers as one of these (store/writer.py): nothing above
+the store imports duckdb or catches its exceptions.
 """
 
 
@@ -47,6 +51,10 @@ class StoreTooNewError(StoreError):
 
 
 class StoreWriteError(StoreError):
+    pass
+
+
+class DuplicateId(StoreError):
     pass
 
 

@@ -67,12 +67,13 @@ def get_pair_judgment(cur: duckdb.DuckDBPyConnection, judgment_id: str) -> PairJ
     return _pair_judgment(row) if row and row[-1] == JudgmentKind.PAIR.value else None
 
 
-def insert_pair_judgment(cur: duckdb.DuckDBPyConnection, judgment: PairJudgment) -> int:
-    """Append one pair judgment; returns its seq. A reused id raises duckdb.ConstraintException."""
+def insert_pair_judgment(cur: duckdb.DuckDBPyConnection, judgment: PairJudgment) -> int | None:
+    """Append one pair judgment; returns its seq, or None when its id is stored already (a
+    retry): nothing is written then, and the transaction stays usable (no engine error)."""
     row = cur.execute(
         "INSERT INTO judgments (id, kind, annotator, item_id, pair_id, left_id, right_id, verdict, "
         "rationale, tags, shown_at, submitted_at, strength) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "RETURNING seq",
+        "ON CONFLICT DO NOTHING RETURNING seq",
         [
             judgment.id,
             JudgmentKind.PAIR.value,
@@ -89,8 +90,7 @@ def insert_pair_judgment(cur: duckdb.DuckDBPyConnection, judgment: PairJudgment)
             judgment.strength,
         ],
     ).fetchone()
-    assert row is not None
-    return int(row[0])
+    return None if row is None else int(row[0])
 
 
 def append_pair_judgments(cur: duckdb.DuckDBPyConnection, judgments: list[PairJudgment]) -> None:
@@ -122,20 +122,23 @@ def append_pair_judgments(cur: duckdb.DuckDBPyConnection, judgments: list[PairJu
 
 def insert_undo(
     cur: duckdb.DuckDBPyConnection, *, undo_id: str, annotator: str, undone: PairJudgment, now: datetime
-) -> None:
-    """Append an undo of `undone` (inside a transaction: two rows). The store refuses a second
-    event superseding one event (EventAlreadySuperseded): a judgment is withdrawn once."""
+) -> int:
+    """Append an undo of `undone` (inside a transaction: two rows); returns its seq. The store
+    refuses a second event superseding one event (EventAlreadySuperseded): a judgment is
+    withdrawn once."""
     try:
         cur.execute("INSERT INTO superseded VALUES (?, ?)", [undone.id, undo_id])
     except duckdb.ConstraintException as exc:
         raise EventAlreadySuperseded(
             f"judgment {undone.id!r} was already withdrawn by another undo: nothing was written"
         ) from exc
-    cur.execute(
+    row = cur.execute(
         "INSERT INTO judgments (id, kind, annotator, item_id, pair_id, supersedes, submitted_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
         [undo_id, JudgmentKind.UNDO.value, annotator, undone.item_id, undone.pair_id, undone.id, now],
-    )
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def last_current_judgment(cur: duckdb.DuckDBPyConnection, annotator: str) -> PairJudgment | None:

@@ -7,18 +7,7 @@ from datetime import datetime
 
 import duckdb
 
-from labeling.models import User, UserRole
-
-
-@dataclass(frozen=True)
-class StoredToken:
-    id: str
-    user_name: str
-    label: str
-    created_at: datetime
-    revoked_at: datetime | None
-    expires_at: datetime | None = None  # None: works until revoked
-    created_by: str | None = None  # None: made before prefdesk recorded it
+from labeling.models import StoredToken, User, UserRole
 
 
 @dataclass(frozen=True)

@@ -3,28 +3,11 @@ over time (disabled or not; when their browser sessions were last ended)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 import duckdb
 
-from labeling.models import User, UserRole
-
-
-@dataclass(frozen=True)
-class Account:
-    """An account as stored, without its password hash."""
-
-    name: str
-    role: UserRole
-    created_at: datetime
-    disabled_at: datetime | None
-    sessions_reset_at: datetime | None  # browser sessions started before this are over
-
-    @property
-    def user(self) -> User:
-        return User(self.name, self.role)
-
+from labeling.models import Account, User, UserRole
 
 _ACCOUNT = "name, role, created_at, disabled_at, sessions_reset_at"
 

@@ -69,15 +69,10 @@ def test_judgments_written_by_other_code_paths_are_seen_and_undo_reopens(seeded_
     with seeded_store.cursor() as cur:
         pair = cur.execute("SELECT id, item_id, response_a_id, response_b_id FROM pairs LIMIT 1").fetchone()
     when = datetime(2026, 1, 1)
-    with seeded_store.transaction() as cur:  # e.g. a bulk load, not through the desk
-        log.append_pair_judgments(
-            cur,
-            [
-                PairJudgment(
-                    "bulk-00001", "zed", pair[1], pair[0], pair[2], pair[3], PairVerdict.TIE, "", when, when
-                )
-            ],
-        )
+    bulk = [
+        PairJudgment("bulk-00001", "zed", pair[1], pair[0], pair[2], pair[3], PairVerdict.TIE, "", when, when)
+    ]
+    seeded_store.write(lambda tx: log.append_pair_judgments(tx.cur, bulk))  # e.g. a bulk load, not the desk
     assert desk.progress("ana").total == 5
     showing = desk.next_showing("ana")
     assert showing is not None and showing.pair.id != pair[0]

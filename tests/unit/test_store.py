@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from store.db import latest_schema_version, migrations, open_store
+from store.db import Tx, latest_schema_version, migrations, open_store
 from store.errors import StoreError, StoreLockedError, StoreTooNewError
 from tests.conftest import store_held_by_another_process
 
@@ -186,11 +186,15 @@ def test_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_a_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> None:
     store = open_store(tmp_path / "s.duckdb")
-    with pytest.raises(RuntimeError), store.transaction() as cur:
-        cur.execute(
+
+    def half_done(tx: Tx) -> None:
+        tx.cur.execute(
             "INSERT INTO users (name, role, password_hash, created_at) VALUES ('ana', 'annotator', 'x', now()::TIMESTAMP)"
         )
         raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        store.write(half_done)
     with store.cursor() as cur:
         assert cur.execute("SELECT count(*) FROM users").fetchone() == (0,)
     store.close()

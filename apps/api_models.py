@@ -11,13 +11,14 @@ from pydantic_core import PydanticCustomError
 
 from exports.select import AGGREGATIONS, BOTH_BAD_POLICIES, PAIR_MODES, TIE_POLICIES
 from labeling.ingest_formats import FORMATS
+from labeling.models import CLIENT_ID_PATTERN, DATASET_NAME_PATTERN, MAX_RATIONALE, STRENGTHS, VERDICTS
 
 ClientId = Field(
-    pattern=r"^[A-Za-z0-9_.:-]{8,64}$",
+    pattern=CLIENT_ID_PATTERN,
     description="your id for this action, 8-64 of A-Z a-z 0-9 _ . : - (a UUID is ideal): "
     "sending it again never records twice",
 )
-Verdict = Literal["left", "right", "tie", "both_bad"]
+Verdict = Literal[VERDICTS]  # type: ignore[valid-type]
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -117,8 +118,10 @@ class JudgmentIn(Strict):
     left_id: str = Field(max_length=200, description="the response shown on the left (its `id` as shown)")
     right_id: str = Field(max_length=200, description="the response shown on the right (its `id` as shown)")
     verdict: Verdict
-    rationale: str = Field(default="", max_length=5000)
-    strength: int | None = Field(default=None, ge=1, le=3, description="1 slightly, 2 clearly, 3 much better")
+    rationale: str = Field(default="", max_length=MAX_RATIONALE)
+    strength: int | None = Field(
+        default=None, ge=min(STRENGTHS), le=max(STRENGTHS), description="1 slightly, 2 clearly, 3 much better"
+    )
     shown_at: ShownAt | None = Field(
         default=None,
         description="when the pair was shown (from /pairs/next); from 2000 to a day after the server's clock",
@@ -168,7 +171,7 @@ class EventsOut(BaseModel):
 
 
 class ItemsIn(Strict):
-    dataset: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    dataset: str = Field(pattern=DATASET_NAME_PATTERN)
     format: Literal["auto", *FORMATS] = "auto"  # type: ignore[valid-type]
     records: list[dict[str, Any]] = Field(min_length=1, max_length=100_000)
 

@@ -1,13 +1,16 @@
 """Judging under load through the REST API of a real server (`prefdesk serve`, its own process).
 
     python bench/load.py [--items 100000] [--seeded 1000000] [--levels 1,8,32] [--seconds 15]
+    python bench/load.py --scarce          # overlap 1, 3,000 pairs, annotators competing for them
 
 Builds a store with --items pairs and --seeded judgments already in it (by 10 seed annotators),
 serves it with an overlap of one judgment more than each pair has, then for each level runs
 that many annotators at once (each its own user and token) in a separate load process: every
 judgment is GET /pairs/next + POST /judgments (naming the showing), timed from the client.
 Afterwards it checks that every acknowledged judgment is stored once and that no pair got more
-judgments than asked. The server runs with `--judgment-rate 0`: these annotators judge as fast
+judgments than asked. `--scarce` serves few pairs with an overlap of 1, so that annotators
+compete for the same pairs: a verdict on a pair someone else judged first is refused (409) and
+counted, never stored. The server runs with `--judgment-rate 0`: these annotators judge as fast
 as the server answers, far past the per-annotator limit a served desk has by default.
 Prints a table and writes bench/results/load.json.
 """
@@ -124,7 +127,7 @@ def memory_mb(pid: int) -> dict[str, float]:
 
 
 async def annotator_loop(
-    url: str, name: str, token: str, until: float, timings: list[float], acked: list[str]
+    url: str, name: str, token: str, until: float, timings: list[float], acked: list[str], refused: list[int]
 ) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=url + "api/v1", headers=headers, timeout=60) as client:
@@ -142,6 +145,9 @@ async def annotator_loop(
                 "verdict": "left",
             }
             response = await client.post("/judgments", json=body)
+            if response.status_code == 409:  # the pair has its judgments: taken by someone else
+                refused.append(1)
+                continue
             if response.status_code != 201:
                 raise RuntimeError(f"submit refused: {response.status_code} {response.text}")
             timings.append(time.perf_counter() - start)
@@ -154,11 +160,12 @@ def load_process(
     """The load generator: its own process, one asyncio task per annotator."""
     timings: list[float] = []
     acked: list[str] = []
+    refused: list[int] = []
 
     async def main() -> None:
         until = time.monotonic() + seconds
         await asyncio.gather(
-            *(annotator_loop(url, name, token, until, timings, acked) for name, token in tokens_used)
+            *(annotator_loop(url, name, token, until, timings, acked, refused) for name, token in tokens_used)
         )
 
     started, cpu = time.perf_counter(), time.process_time()
@@ -167,6 +174,7 @@ def load_process(
         {
             "timings": timings,
             "acked": acked,
+            "refused": len(refused),
             "elapsed": time.perf_counter() - started,
             "cpu": time.process_time() - cpu,
         }
@@ -208,6 +216,7 @@ def run_level(
         "server_cpu_ms_per_judgment": round(1000 * server_cpu / max(len(timings), 1), 1),
         "load_cpu_ms_per_judgment": round(1000 * result["cpu"] / max(len(timings), 1), 1),
         "acked": result["acked"],
+        "refused_as_taken": result["refused"],
     }
 
 
@@ -251,7 +260,14 @@ def main() -> None:
     parser.add_argument("--seeded", type=int, default=1_000_000)
     parser.add_argument("--levels", default="1,8,32")
     parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--scarce", action="store_true", help="overlap 1 on 3,000 pairs, no seeded judgments")
     args = parser.parse_args()
+    if args.scarce:
+        args.items, args.seeded = 3_000, 0
+    print(
+        f"$ python bench/load.py --items {args.items} --seeded {args.seeded} --levels {args.levels} "
+        f"--seconds {args.seconds}{' --scarce' if args.scarce else ''}"
+    )
     levels = [int(x) for x in args.levels.split(",")]
 
     folder = Path(tempfile.mkdtemp(prefix="prefdesk-load-"))
@@ -259,7 +275,8 @@ def main() -> None:
     started = time.perf_counter()
     made = build_store(db, args.items, args.seeded, max(levels))
     setup_s = time.perf_counter() - started
-    overlap = (SEED_ANNOTATORS if args.seeded else 0) + 1  # one more judgment per pair is asked
+    # One more judgment per pair than the seed annotators gave; scarce: one, annotators competing.
+    overlap = 1 if args.scarce else (SEED_ANNOTATORS if args.seeded else 0) + 1
     port = free_port()
     server = start_server(db, port, overlap)
     url = f"http://127.0.0.1:{port}/"
@@ -282,13 +299,14 @@ def main() -> None:
     print(f"server RSS idle (index loaded): {idle['rss_mb']} MB")
     print(
         f"{'annotators':>10} {'judgments':>10} {'per s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-        f"{'RSS/peak MB':>12} {'server CPU ms':>14} {'load CPU ms':>12}"
+        f"{'RSS/peak MB':>12} {'server CPU ms':>14} {'load CPU ms':>12} {'409 taken':>10}"
     )
     for row in rows:
         print(
             f"{row['annotators']:>10} {row['judgments']:>10} {row['judgments_per_s']:>8} {row['p50_ms']:>8} "
             f"{row['p95_ms']:>8} {row['p99_ms']:>8} {str(row['rss_mb']) + '/' + str(row['peak_rss_mb']):>12} "
-            f"{row['server_cpu_ms_per_judgment']:>14} {row['load_cpu_ms_per_judgment']:>12}"
+            f"{row['server_cpu_ms_per_judgment']:>14} {row['load_cpu_ms_per_judgment']:>12} "
+            f"{row['refused_as_taken']:>10}"
         )
     print(
         f"checks: {checks['acknowledged']} acknowledged, {checks['stored']} stored "

@@ -57,14 +57,14 @@ from labeling.ingest_readers import (
     location_unit,
     read_records,
 )
-from labeling.models import ImportLimits, Wording, json_text, messages_to_json
+from labeling.models import DATASET_NAME_PATTERN, ImportLimits, Wording, json_text, messages_to_json
 from labeling.perf import gc_paused
 from store import catalog
 from store.db import Cursor, Store, Tx
 
 MAX_PROBLEMS = 20
 DEFAULT_LIMITS = ImportLimits()
-_DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_DATASET_NAME = re.compile(DATASET_NAME_PATTERN)
 _CSV_COLUMNS = {"pairs": ("prompt", "response_a", "response_b"), "trl": ("chosen", "rejected")}
 
 

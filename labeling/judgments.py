@@ -21,15 +21,21 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from labeling.errors import IdempotencyConflict, JudgmentError, NothingToUndo, StaleShowing
-from labeling.models import JudgmentKind, Pair, PairJudgment, PairVerdict
+from labeling.models import (
+    CLIENT_ID_PATTERN,
+    MAX_RATIONALE,
+    STRENGTHS,
+    JudgmentKind,
+    Pair,
+    PairJudgment,
+    PairVerdict,
+)
 from store import catalog
 from store import judgments as log
 from store.db import Cursor, Store, Tx
 from store.writer import JudgmentChange
 
-MAX_RATIONALE = 5000
-STRENGTHS = (1, 2, 3)  # how much better the preferred response is: slightly, clearly, much
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9_.:-]{8,64}$")
+_CLIENT_ID = re.compile(CLIENT_ID_PATTERN)
 
 # Called on the writer thread just before a judgment is appended, with the transaction (whose
 # `judged` holds the judgments of the same group commit): raises to refuse it (the overlap

@@ -31,6 +31,14 @@ class PairVerdict(StrEnum):
     BOTH_BAD = "both_bad"
 
 
+# The contract of a judgment, read by the domain's checks and the REST schema alike.
+VERDICTS = tuple(verdict.value for verdict in PairVerdict)
+STRENGTHS = (1, 2, 3)  # how much better the preferred response is: slightly, clearly, much
+MAX_RATIONALE = 5000  # characters
+CLIENT_ID_PATTERN = r"^[A-Za-z0-9_.:-]{8,64}$"  # a UUID is ideal
+DATASET_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
 class JudgmentKind(StrEnum):
     """An open set: vibe checks, rankings and edits arrive with later screens."""
 

@@ -35,6 +35,7 @@ from labeling.models import Pair, Progress, Showing
 from store import catalog
 from store import queue as log_reader
 from store.db import Store
+from store.errors import StoreClosed
 from store.writer import Committed, JudgmentChange
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant: scrambles hash ^ annotator key
@@ -76,14 +77,27 @@ class PairIndex:
     _stale: bool = field(default=True, init=False)  # the store may hold what the index has not read
     _news: list[Committed] = field(default_factory=list, init=False)
     _news_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _catching_up: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
         self.store.listen(self._committed)
 
     def _committed(self, news: Committed) -> None:
-        """Told by the store's writer after each commit (on its thread: only noted here)."""
+        """Told by the store's writer after each commit (on its thread: only noted here). After
+        anything but judgments (an import) the index catches up in a thread of its own at once,
+        so that the next person to ask does not wait for that read."""
         with self._news_lock:
             self._news.append(news)
+        if news.everything and self._catching_up.acquire(blocking=False):
+            threading.Thread(target=self._catch_up, name="prefdesk-index", daemon=True).start()
+
+    def _catch_up(self) -> None:
+        try:
+            self.sync()
+        except StoreClosed:
+            pass  # nobody will ask any more
+        finally:
+            self._catching_up.release()
 
     def sync(self) -> None:
         """Catch up with what was committed since the last call: the judgments the writer told of
@@ -93,8 +107,9 @@ class PairIndex:
             with self._news_lock:
                 news, self._news = self._news, []
             if self._stale or any(told.everything for told in news):
-                self._stale = False
+                self._stale = True  # until the read succeeds: the news taken are in what it reads
                 self._read_store()
+                self._stale = False
             told = [change for batch in news for change in batch.judged if change.seq > self._log_seq]
             if told:
                 with self._lock:
@@ -103,6 +118,8 @@ class PairIndex:
     def must_read_store(self) -> bool:
         """Whether the next decision first reads the store (after an import, say), rather than
         only applying what the writer told: callers on an event loop hand that to a thread."""
+        if self._sync_lock.locked():  # a read is under way (the catch-up after an import): wait off-loop
+            return True
         with self._news_lock:
             return self._stale or any(told.everything for told in self._news)
 
@@ -263,6 +280,19 @@ class PairIndex:
             if position is not None:
                 self._holds[annotator] = (position, self.clock() + self.policy.hold.total_seconds())
                 self._held[position] += 1
+
+    def judged_pairs(self, annotator: str) -> set[str]:
+        """The pairs `annotator` has a judgment in force on."""
+        self.sync()
+        with self._lock:
+            return {self._ids[int(position)] for position in np.flatnonzero(self._live_of(annotator))}
+
+    def votes(self, pair_id: str) -> int:
+        """How many annotators have a judgment in force on the pair."""
+        self.sync()
+        with self._lock:
+            position = self._position.get(pair_id)
+            return 0 if position is None else int(self._votes[position])
 
     def progress(self, annotator: str) -> Progress:
         """Pairs judged by this annotator, out of those plus the ones still open to them."""

@@ -24,6 +24,7 @@ from typing import TypeVar
 import duckdb
 
 from store.errors import (
+    StoreClosed,
     StoreError,
     StoreLockedError,
     StoreMissingError,
@@ -71,6 +72,7 @@ class Store:
         self.path = path
         self.read_only = read_only
         self._cursor_lock = threading.Lock()
+        self._closed = False
         self._writer = Writer(connection, path, after_commit=self._keep_journal_private)
 
     @contextmanager
@@ -78,6 +80,8 @@ class Store:
         """A cursor for reading (DuckDB readers see committed data and never wait for a write)."""
         # The connection object is not thread-safe; each cursor is, so only making one is guarded.
         with self._cursor_lock:
+            if self._closed:
+                raise StoreClosed(f"the store {self.path} was closed: nothing was read")
             cur = self._connection.cursor()
         try:
             yield cur
@@ -133,7 +137,9 @@ class Store:
 
     def close(self) -> None:
         self._writer.stop()
-        self._connection.close()
+        with self._cursor_lock:
+            self._closed = True
+            self._connection.close()
 
 
 PRIVATE_FILE = 0o600

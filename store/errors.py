@@ -6,6 +6,7 @@ StoreError
 ├── StoreTooNewError      the file was written by a newer prefdesk schema
 ├── StoreWriteError       the disk refused a write (read-only, full): nothing was stored
 ├── DuplicateId           a row with that id is stored already (a retried write): nothing new
+├── StoreClosed           the store was closed in this process: nothing read or written
 └── EventAlreadySuperseded  a second event superseding one event (two undos of one judgment)
 
 Every DuckDB error a write meets reaches callers as one of these (store/writer.py): nothing above
@@ -55,6 +56,10 @@ class StoreWriteError(StoreError):
 
 
 class DuplicateId(StoreError):
+    pass
+
+
+class StoreClosed(StoreError):
     pass
 
 

@@ -1,9 +1,9 @@
 """What the queue reads: pairs in import order, and the judgment log by sequence number.
 
-A pair judgment counts +1 for its annotator and pair, and each judgment an undo withdrew -1,
-once (two undos of one judgment, which stores from before migration 0007 may hold, withdrew it
-once): the count is that annotator's judgments of the pair in force, as current_pair_judgments
-has them. Since 0007 the store refuses a second undo of one judgment (the `superseded` table).
+Which judgments are in force is defined once, in the store (migration 0008): the view
+`in_force_changes` gives each event's change to an annotator's judgments in force on a pair
+(+1 a pair judgment, -1 its withdrawal, 0 anything else), and `current_pair_judgments` the
+judgments in force themselves, for the stats and the exports. The queue sums the changes.
 
 The queue keeps an index of the log in memory and reads only what is new (`seq > last seen`),
 so a next-pair decision does not re-aggregate a million judgments.
@@ -74,11 +74,9 @@ def log_state(cur: duckdb.DuckDBPyConnection, pairs_up_to_seq: int) -> LogState:
             SELECT id, row_number() OVER (ORDER BY seq) - 1 AS position FROM pairs WHERE seq <= ?
         ),
         counts AS (
-            SELECT j.annotator, p.position,
-                   count(*) FILTER (WHERE j.kind = 'pair')
-                   - count(DISTINCT j.supersedes) FILTER (WHERE j.kind = 'undo') AS n
-            FROM judgments j JOIN positions p ON p.id = j.pair_id
-            WHERE j.seq <= ?
+            SELECT c.annotator, p.position, sum(c.change) AS n
+            FROM in_force_changes c JOIN positions p ON p.id = c.pair_id
+            WHERE c.seq <= ?
             GROUP BY ALL
             HAVING n <> 0
         )
@@ -95,22 +93,22 @@ def log_state(cur: duckdb.DuckDBPyConnection, pairs_up_to_seq: int) -> LogState:
 
 
 def log_after(cur: duckdb.DuckDBPyConnection, after_seq: int) -> LogDelta:
-    """Judgments in force gained (+) or lost to an undo (-) per annotator and pair, after
-    `after_seq`. The first read (after 0) nets out undos within the range, so it is the state.
-    (Writes are serialised, so everything up to the highest seq read is committed.)"""
+    """Judgments in force gained (+) or lost (-) per annotator and pair, after `after_seq`
+    (the in_force_changes view). Writes are serialised, so everything up to the highest seq
+    read is committed."""
     rows = cur.execute(
         """
-        SELECT annotator, pair_id,
-               (count(*) FILTER (WHERE kind = 'pair')
-                - count(DISTINCT supersedes) FILTER (WHERE kind = 'undo'))::INTEGER,
-               max(seq)
-        FROM judgments
+        SELECT annotator, pair_id, sum(change)::INTEGER
+        FROM in_force_changes
         WHERE seq > ?
         GROUP BY annotator, pair_id
         """,
         [after_seq],
     ).fetchall()
-    last = max((r[3] for r in rows), default=after_seq)
+    row = cur.execute(
+        "SELECT coalesce(max(seq), ?) FROM judgments WHERE seq > ?", [after_seq, after_seq]
+    ).fetchone()
+    last = int(row[0]) if row else after_seq
     changed = [r for r in rows if r[2] != 0 and r[1] is not None]
     return LogDelta([r[0] for r in changed], [r[1] for r in changed], [r[2] for r in changed], last)
 

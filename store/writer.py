@@ -38,7 +38,7 @@ from typing import Any, Generic, TypeVar
 
 import duckdb
 
-from store.errors import DuplicateId, StoreError, StoreWriteError
+from store.errors import DuplicateId, StoreClosed, StoreError, StoreWriteError
 
 T = TypeVar("T")
 Cursor = duckdb.DuckDBPyConnection  # the type above the store names, without importing duckdb
@@ -132,7 +132,7 @@ class Writer:
             raise RuntimeError("a write unit submitted another and waited on it: use tx inline")
         with self._ready:
             if self._closed:
-                raise StoreError(f"the store {self._path} was closed: nothing was written")
+                raise StoreClosed(f"the store {self._path} was closed: nothing was written")
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="prefdesk-writer", daemon=True)
                 self._thread.start()
@@ -206,7 +206,7 @@ class Writer:
                 work = self._queue.popleft()
                 if isinstance(work, _Work):
                     work.future.set_exception(
-                        StoreError(f"the store {self._path} was closed: nothing was written")
+                        StoreClosed(f"the store {self._path} was closed: nothing was written")
                     )
 
     def _run_alone(self, cur: duckdb.DuckDBPyConnection, work: _Work[Any]) -> None:

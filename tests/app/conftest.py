@@ -80,6 +80,18 @@ def start_rest_desk(
     return desk, server
 
 
+@pytest.fixture(scope="module")
+def refusing_desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestDesk]:
+    """The same desk, shared by a module's tests of requests that must be refused and change
+    nothing (a server start per test cost ~2 s each): any change one made would show in the next."""
+    desk, server = start_rest_desk(tmp_path_factory.mktemp("refusing"))
+    try:
+        yield desk
+    finally:
+        server.close()
+        desk.store.close()
+
+
 @pytest.fixture
 def rest_desk(tmp_path: Path) -> Iterator[RestDesk]:
     """Annotators ana and bob, admin root, each with a token; 6 items of 2 responses."""

@@ -50,3 +50,17 @@ def test_every_operation_answers_as_documented(case: schemathesis.Case) -> None:
         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
         excluded_checks=[checks.positive_data_acceptance, checks.negative_data_rejection],
     )
+
+
+def test_request_fields_take_their_limits_from_the_domain() -> None:
+    """The schema says what the domain checks: a change to a rule changes both at once."""
+    from apps.api_models import ItemsIn, JudgmentIn
+    from labeling.models import CLIENT_ID_PATTERN, DATASET_NAME_PATTERN, MAX_RATIONALE, STRENGTHS, VERDICTS
+
+    judgment = JudgmentIn.model_json_schema()["properties"]
+    assert judgment["verdict"]["enum"] == list(VERDICTS) == ["left", "right", "tie", "both_bad"]
+    assert judgment["client_id"]["pattern"] == CLIENT_ID_PATTERN
+    assert judgment["rationale"]["maxLength"] == MAX_RATIONALE
+    strength = judgment["strength"]["anyOf"][0]
+    assert (strength["minimum"], strength["maximum"]) == (min(STRENGTHS), max(STRENGTHS))
+    assert ItemsIn.model_json_schema()["properties"]["dataset"]["pattern"] == DATASET_NAME_PATTERN

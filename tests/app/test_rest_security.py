@@ -65,28 +65,34 @@ def call(client: httpx.Client, method: str, path: str, body: object) -> httpx.Re
 
 @pytest.mark.parametrize(("method", "path", "body"), ADMIN_CALLS + ANYONE_CALLS)
 def test_calls_without_a_valid_token_are_refused(
-    rest_desk: RestDesk, method: str, path: str, body: object
+    refusing_desk: RestDesk, method: str, path: str, body: object
 ) -> None:
-    forged = "pd_" + rest_desk.tokens["root"][3:11] + "_" + "A" * 43  # a real id, a wrong secret
+    forged = "pd_" + refusing_desk.tokens["root"][3:11] + "_" + "A" * 43  # a real id, a wrong secret
     for token in (None, "not-a-token", forged):
-        with rest_desk.client(token=token) as anonymous:
+        with refusing_desk.client(token=token) as anonymous:
             response = call(anonymous, method, path, body)
         assert response.status_code == 401, (token, response.text)
         assert response.json()["error"] and response.headers["www-authenticate"] == "Bearer"
+    assert_nothing_changed(refusing_desk)
+
+
+def assert_nothing_changed(desk: RestDesk) -> None:
+    with desk.store.cursor() as cur:
+        assert cur.execute("SELECT count(*) FROM items").fetchone() == (6,)
+        assert cur.execute("SELECT count(*) FROM judgments").fetchone() == (0,)
+        assert cur.execute("SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL").fetchone() == (3,)
+    assert not desk.exports_dir.exists()
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ADMIN_CALLS)
 def test_an_annotator_cannot_call_admin_endpoints(
-    rest_desk: RestDesk, method: str, path: str, body: object
+    refusing_desk: RestDesk, method: str, path: str, body: object
 ) -> None:
-    with rest_desk.client("ana") as ana:
+    with refusing_desk.client("ana") as ana:
         response = call(ana, method, path, body)
     assert response.status_code == 403
     assert "needs an admin" in response.json()["error"]
-    with rest_desk.store.cursor() as cur:
-        assert cur.execute("SELECT count(*) FROM items").fetchone() == (6,)
-        assert cur.execute("SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL").fetchone() == (3,)
-    assert not rest_desk.exports_dir.exists()
+    assert_nothing_changed(refusing_desk)
 
 
 def test_an_annotator_reads_only_their_own_judgments(rest_desk: RestDesk) -> None:

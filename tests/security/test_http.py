@@ -30,10 +30,10 @@ from apps.settings import ServeSettings, parse
 from labeling import tokens, users
 from labeling.ingest import import_files, utc_now
 from store.db import open_store
-from tests.app.conftest import RestDesk, judgment_body, rest_desk, start_rest_desk
+from tests.app.conftest import RestDesk, judgment_body, refusing_desk, rest_desk, start_rest_desk
 from tests.conftest import PASSWORD, free_port, start_desk_process, support_records, write_jsonl
 
-__all__ = ["rest_desk"]  # the fixture, from tests/app/conftest.py
+__all__ = ["refusing_desk", "rest_desk"]  # the fixtures, from tests/app/conftest.py
 
 KiB, MiB = 1024, 1024 * 1024
 BIG = 200 * MiB  # the size of the attack that took the server's RSS up by 618 MB
@@ -342,11 +342,11 @@ def test_the_import_limit_counts_streamed_bytes_and_is_set_by_a_flag(small_impor
 FOREIGN = {"Host": "desk.example.com", "Origin": "https://evil.example"}
 
 
-def test_another_website_cannot_read_the_desk_served_under_a_hostname(rest_desk: RestDesk) -> None:
+def test_another_website_cannot_read_the_desk_served_under_a_hostname(refusing_desk: RestDesk) -> None:
     """Gradio reflects any Origin with credentials once the Host is not localhost; the desk's own
     CORS policy (no other origin by default) must apply instead."""
-    with httpx.Client(base_url=rest_desk.url) as browser:
-        cookie = session_cookie(rest_desk.url, "ana")
+    with httpx.Client(base_url=refusing_desk.url) as browser:
+        cookie = session_cookie(refusing_desk.url, "ana")
         for path in ("/config", "/gradio_api/info", "/gradio_api/token", "/api/v1/me"):
             answer = browser.get(path, headers={**FOREIGN, "Cookie": cookie})
             assert "access-control-allow-origin" not in answer.headers, path
@@ -423,12 +423,12 @@ def _assert_safe_headers(answer: httpx.Response, what: str) -> None:
     assert "strict-transport-security" not in answer.headers, what  # plain HTTP: HSTS means nothing
 
 
-def test_every_response_forbids_framing_and_sniffing(rest_desk: RestDesk) -> None:
-    with httpx.Client(base_url=rest_desk.url) as browser:
+def test_every_response_forbids_framing_and_sniffing(refusing_desk: RestDesk) -> None:
+    with httpx.Client(base_url=refusing_desk.url) as browser:
         cases = {
             "the sign-in page": browser.get("/"),
             "a REST answer": browser.get(
-                "/api/v1/me", headers={"Authorization": f"Bearer {rest_desk.tokens['ana']}"}
+                "/api/v1/me", headers={"Authorization": f"Bearer {refusing_desk.tokens['ana']}"}
             ),
             "a REST refusal": browser.get("/api/v1/me"),
             "the API docs": browser.get("/api/docs"),
@@ -441,8 +441,8 @@ def test_every_response_forbids_framing_and_sniffing(rest_desk: RestDesk) -> Non
         assert cases["a body refused"].status_code == 413
 
 
-def test_the_api_docs_load_nothing_from_another_host(rest_desk: RestDesk) -> None:
-    with httpx.Client(base_url=rest_desk.url) as browser:
+def test_the_api_docs_load_nothing_from_another_host(refusing_desk: RestDesk) -> None:
+    with httpx.Client(base_url=refusing_desk.url) as browser:
         page = browser.get("/api/docs")
         assert page.status_code == 200
         assert re.findall(r"https?://|//[a-z]", page.text, flags=re.I) == []  # no absolute URL at all
@@ -464,19 +464,19 @@ def test_the_api_docs_load_nothing_from_another_host(rest_desk: RestDesk) -> Non
 
 
 @pytest.mark.browser
-def test_the_api_docs_render_in_chromium_from_the_desk_alone(rest_desk: RestDesk, page: Page) -> None:
+def test_the_api_docs_render_in_chromium_from_the_desk_alone(refusing_desk: RestDesk, page: Page) -> None:
     hosts: list[str] = []
     page.on("request", lambda request: hosts.append(httpx.URL(request.url).netloc.decode()))
-    page.goto(rest_desk.url + "api/docs")
+    page.goto(refusing_desk.url + "api/docs")
     page.get_by_text("/api/v1/pairs/next").wait_for(timeout=30_000)
-    desk_host = httpx.URL(rest_desk.url).netloc.decode()
+    desk_host = httpx.URL(refusing_desk.url).netloc.decode()
     assert hosts and set(hosts) == {desk_host}
 
 
 @pytest.mark.parametrize("path", ["/gradio_api/upload", "/gradio_api/process_recording"])
-def test_uploads_are_refused_even_when_signed_in(rest_desk: RestDesk, path: str) -> None:
-    cookie = session_cookie(rest_desk.url, "ana")
-    with httpx.Client(base_url=rest_desk.url) as browser:
+def test_uploads_are_refused_even_when_signed_in(refusing_desk: RestDesk, path: str) -> None:
+    cookie = session_cookie(refusing_desk.url, "ana")
+    with httpx.Client(base_url=refusing_desk.url) as browser:
         for headers in ({"Cookie": cookie}, {}):
             answer = browser.post(
                 path, headers=headers, files={"files": ("note.html", b"<script>1</script>", "text/html")}

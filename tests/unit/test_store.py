@@ -145,7 +145,7 @@ def test_the_final_schema_is_exactly_as_expected(tmp_path: Path) -> None:
         }
     store.close()
     assert tables == set(EXPECTED_COLUMNS)
-    assert views == {"current_pair_judgments"}
+    assert views == {"current_pair_judgments", "in_force_changes"}
     assert columns == EXPECTED_COLUMNS
 
 

@@ -30,7 +30,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from apps.api import CALLER_SCOPE_KEY, NO_TOKEN, PREFIX, needs_admin
+from apps.api_common import CALLER_SCOPE_KEY, NO_TOKEN, PREFIX, needs_admin
 from labeling.models import UserRole
 from labeling.tokens import TokenCheck
 

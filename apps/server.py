@@ -30,7 +30,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount
 from starlette.types import Scope
 
-from apps.api import authenticate, build_api
+from apps.api import build_api
+from apps.api_common import authenticate
 from apps.cli import run_for_desk
 from apps.control import ControlSocket, ask_desk
 from apps.edge import BodyGuard, BodyLimits, MiB, SecurityHeaders, SessionCheck, cors_options

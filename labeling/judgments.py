@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from labeling.errors import IdempotencyConflict, JudgmentError, NothingToUndo, StaleShowing
 from labeling.models import (
@@ -98,40 +99,11 @@ def _checked(client_id: str, verdict: str, rationale: str, strength: int | None)
     return _Checked(parsed, rationale, strength)
 
 
-def record_pair_judgment(
-    store: Store,
-    *,
-    client_id: str,
-    annotator: str,
-    pair_id: str,
-    left_id: str,
-    right_id: str,
-    verdict: str,
-    rationale: str = "",
-    strength: int | None = None,
-    shown_at: datetime | None = None,
-    now: Callable[[], datetime],
-    known_pair: Pair | None = None,
-    admit: Admit | None = None,
-) -> Recorded:
-    """Store one pair judgment and wait for its commit; the same `client_id` from the same
-    annotator again stores nothing new. `known_pair` (from the queue's index) saves looking the
-    pair up; `admit` may refuse the judgment on the writer thread."""
-    judgment = new_pair_judgment(
-        store,
-        client_id=client_id,
-        annotator=annotator,
-        pair_id=pair_id,
-        left_id=left_id,
-        right_id=right_id,
-        verdict=verdict,
-        rationale=rationale,
-        strength=strength,
-        shown_at=shown_at,
-        now=now,
-        known_pair=known_pair,
-    )
-    return submit_pair_judgment(store, judgment, admit).result()
+def record_pair_judgment(store: Store, *, admit: Admit | None = None, **fields: Any) -> Recorded:
+    """Store one pair judgment (the fields of new_pair_judgment) and wait for its commit; the
+    same `client_id` from the same annotator again stores nothing new. `admit` may refuse the
+    judgment on the writer thread."""
+    return submit_pair_judgment(store, new_pair_judgment(store, **fields), admit).result()
 
 
 def new_pair_judgment(

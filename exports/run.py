@@ -294,7 +294,7 @@ def run_export(
     export_id = str(uuid.uuid4())
     with gc_paused():
         with store.cursor() as cur:
-            summary = log.log_summary(cur)
+            summary = log.export_summary(cur, options.datasets)
             votes = log.pair_votes(cur, options.datasets)
             registered_items = (
                 registry.registered_eval_items(cur)
@@ -439,7 +439,7 @@ def _export_judgments(
     """DIR/judgments.{csv,parquet,jsonl}: one row per judgment in force (exports/table.py)."""
     export_id = str(uuid.uuid4())
     with store.cursor() as cur:
-        summary = log.log_summary(cur)
+        summary = log.export_summary(cur, options.datasets)
         raw = log.judgments_in_force_table(cur, options.datasets)
     rows = table.judgment_rows(raw, times_as_text=target != "parquet")
     warnings = []

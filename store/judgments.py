@@ -261,6 +261,43 @@ def log_summary(cur: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     }
 
 
+_IN_DATASETS = (
+    "(len(?::VARCHAR[]) = 0 OR item_id IN (SELECT id FROM items WHERE list_contains(?::VARCHAR[], dataset)))"
+)
+
+
+def export_summary(cur: duckdb.DuckDBPyConnection, datasets: tuple[str, ...] = ()) -> dict[str, Any]:
+    """log_summary over the judgments of items of the given datasets (all when empty): what an
+    export's manifest counts and hashes is what it read, not the whole log."""
+    scope = [list(datasets), list(datasets)]
+    row = cur.execute(
+        f"""
+        WITH scoped AS MATERIALIZED (
+            SELECT id, pair_id FROM judgments WHERE kind = 'pair' AND {_IN_DATASETS}
+        ),
+        in_force AS MATERIALIZED (
+            SELECT id, pair_id, verdict FROM current_pair_judgments WHERE {_IN_DATASETS}
+        )
+        SELECT
+          (SELECT count(*) FROM scoped),
+          (SELECT count(*) FROM in_force),
+          (SELECT count(*) FROM scoped j
+             WHERE EXISTS (SELECT 1 FROM judgments u WHERE u.kind = 'undo' AND u.supersedes = j.id)),
+          (SELECT count(DISTINCT pair_id) FROM scoped WHERE pair_id NOT IN (SELECT pair_id FROM in_force)),
+          (SELECT coalesce(sha256(string_agg(id || ':' || verdict, ',' ORDER BY id)), '') FROM in_force)
+        """,
+        scope + scope,
+    ).fetchone()
+    assert row is not None
+    return {
+        "pair_judgments_logged": int(row[0]),
+        "pair_judgments_in_force": int(row[1]),
+        "pair_judgments_undone": int(row[2]),
+        "pairs_with_every_judgment_undone": int(row[3]),
+        "judgments_sha256": row[4],
+    }
+
+
 def verdict_counts(cur: duckdb.DuckDBPyConnection) -> dict[str, int]:
     rows = cur.execute("SELECT verdict, count(*) FROM current_pair_judgments GROUP BY verdict").fetchall()
     return {verdict: int(n) for verdict, n in rows}

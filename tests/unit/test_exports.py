@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -835,3 +836,57 @@ def test_an_empty_export_says_which_stage_emptied_it(
     assert not (tmp_path / "out").exists()
     with judged_store.cursor() as cur:
         assert cur.execute("SELECT count(*) FROM exports").fetchone() == before
+
+
+@pytest.mark.parametrize("kind", ["dpo", "judgments"])
+def test_a_dataset_filter_counts_and_hashes_only_that_datasets_judgments(
+    judged_store: Store, tmp_path: Path, kind: str
+) -> None:
+    """The golden dataset has an undone pair and 11 judgments; 'other' has one judgment in force:
+    the manifest of `--dataset other` speaks of that one judgment only."""
+    import_files(judged_store, [write_jsonl(tmp_path / "other.jsonl", [RECORDS[0]])], dataset="other")
+    pair_id, a, b = _pairs_of(judged_store, "other")
+    record_pair_judgment(
+        judged_store,
+        client_id="judgment-other",
+        annotator="ana",
+        pair_id=pair_id,
+        left_id=a,
+        right_id=b,
+        verdict="left",
+        now=utc_now,
+    )
+    with judged_store.cursor() as cur:
+        (judgment_id,) = cur.execute("SELECT id FROM judgments WHERE pair_id = ?", [pair_id]).fetchone()
+    target = "trl" if kind == "dpo" else "jsonl"
+    manifest = run_export(
+        judged_store,
+        tmp_path / "one",
+        kind=kind,
+        target=target,
+        options=ExportOptions(datasets=("other",)),
+        now=utc_now,
+    )
+    assert manifest["judgments"] == {
+        "pair_judgments_logged": 1,
+        "pair_judgments_in_force": 1,
+        "pair_judgments_undone": 0,
+        "pairs_with_every_judgment_undone": 0,
+        "judgments_sha256": hashlib.sha256(f"{judgment_id}:left".encode()).hexdigest(),
+    }
+    if kind == "dpo":
+        assert manifest["skipped"]["undone"] == 0
+    everything = run_export(judged_store, tmp_path / "all", kind=kind, target=target, now=utc_now)
+    assert everything["judgments"]["pair_judgments_logged"] == 12  # 11 golden + 1 other
+    assert everything["judgments"]["pairs_with_every_judgment_undone"] == 1
+
+
+def _pairs_of(store: Store, dataset: str) -> tuple[str, str, str]:
+    with store.cursor() as cur:
+        row = cur.execute(
+            "SELECT p.id, p.response_a_id, p.response_b_id FROM pairs p JOIN items i ON i.id = p.item_id "
+            "WHERE i.dataset = ?",
+            [dataset],
+        ).fetchone()
+    assert row is not None
+    return row

@@ -23,7 +23,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from exports import checks, eval_registry, evals, openai, table, trl, write
+from exports import eval_registry, evals, table, write
 from exports.empty import Funnel, why_empty
 from exports.options import (  # noqa: F401  (re-exported)
     KINDS,
@@ -31,6 +31,7 @@ from exports.options import (  # noqa: F401  (re-exported)
     TRAINING_KINDS,
     ExportOptions,
 )
+from exports.registry import export_format
 from exports.select import (
     Decided,
     LabelledResponse,
@@ -58,11 +59,6 @@ from store.db import Store
 if TYPE_CHECKING:
     import duckdb
 
-EVAL_BUILDERS = {
-    "openai-evals": evals.openai_evals_record,
-    "oaieval": evals.oaieval_record,
-    "promptfoo": evals.promptfoo_record,
-}
 OPENAI_MINIMUM_EXAMPLES = 10
 
 
@@ -206,33 +202,32 @@ def _entries(
             # One shape for every row: a margin column only if every pair has a strength to give it.
             with_margin = bool(selection.examples) and all(e.margin is not None for e in selection.examples)
             counts["margin_column"] = int(with_margin)
-            build = partial(trl.reward_record, with_margin=with_margin)
+            build = partial(export_format(kind, target).load_builder(), with_margin=with_margin)
         elif target == "openai":
-            build = openai.dpo_record
+            build = export_format(kind, target).load_builder()
         else:
-            build = partial(trl.dpo_record, standard=options.standard)
+            build = partial(export_format(kind, target).load_builder(), standard=options.standard)
         return [Entry(e, e.item_id, e.pair_id, e.group_key) for e in selection.examples], build, counts
     if kind in ("evals", "sft"):
         targets = preferred_targets(selection.examples)
         counts["items_with_a_target"] = len(targets)
         if kind == "evals":
-            build = EVAL_BUILDERS[target]
+            build = export_format(kind, target).load_builder()
             if target == "promptfoo":  # texts promptfoo would load (or run) as files stay out: _screen
                 counts["left_out_as_promptfoo_file_references"] = 0
         elif target == "openai":
-            build = openai.sft_record
+            build = export_format(kind, target).load_builder()
         else:
-            build = partial(trl.sft_record, prompt_completion=options.prompt_completion)
+            build = partial(
+                export_format(kind, target).load_builder(), prompt_completion=options.prompt_completion
+            )
         return [Entry(t, t.item_id, t.response_id, t.group_key) for t in targets], build, counts
     labels, conflicts = labelled_responses(selection)
     counts["responses_labelled_both_ways_dropped"] = conflicts
     counts["desirable"] = sum(label.label for label in labels)
     counts["undesirable"] = len(labels) - counts["desirable"]
-    return (
-        [Entry(label, label.item_id, label.response_id, label.group_key) for label in labels],
-        trl.kto_record,
-        counts,
-    )
+    entries = [Entry(label, label.item_id, label.response_id, label.group_key) for label in labels]
+    return entries, export_format(kind, target).load_builder(), counts
 
 
 class Screened(NamedTuple):
@@ -286,19 +281,6 @@ def _screen(
     return Screened(kept, len(entries) - left_out, limits, inputs)
 
 
-CHECKS: dict[tuple[str, str], checks.Check] = {
-    ("dpo", "trl"): checks.trl_dpo,
-    ("dpo", "openai"): checks.openai_dpo,
-    ("sft", "trl"): checks.trl_sft,
-    ("sft", "openai"): checks.openai_sft,
-    ("kto", "trl"): checks.trl_kto,
-    ("reward", "trl"): checks.trl_reward,
-    ("evals", "openai-evals"): checks.openai_evals,
-    ("evals", "oaieval"): checks.oaieval,
-    ("evals", "promptfoo"): checks.promptfoo,
-}
-
-
 def check_records(
     kind: str,
     target: str,
@@ -307,7 +289,7 @@ def check_records(
 ) -> Iterator[tuple[Entry, dict[str, Any]]]:
     """Build and check every record, in order; fail the export, naming the item, on the first
     record that breaks its format's rules."""
-    check = CHECKS[(kind, target)]
+    check = export_format(kind, target).load_check()
     first_keys: tuple[str, ...] | None = None
     first_types: tuple[type, ...] = ()
     for entry, source in sources:

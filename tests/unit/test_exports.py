@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from exports.registry import FORMATS
 from exports.run import ExportOptions, run_export
 from exports.select import SelectionPolicy, aggregate
 from labeling.errors import ExportError, JudgmentError
@@ -125,33 +126,23 @@ def judged_store(store: Store, tmp_path: Path) -> Store:
     return store
 
 
+# Every record export of the registry, with each format flag it has: (kind, target, flags, golden file).
 VARIANTS = [
-    ("dpo", "trl", {}),
-    ("dpo", "trl", {"standard": True}),
-    ("dpo", "openai", {}),
-    ("sft", "trl", {}),
-    ("sft", "trl", {"prompt_completion": True}),
-    ("sft", "openai", {}),
-    ("kto", "trl", {}),
-    ("reward", "trl", {}),
-    ("evals", "openai-evals", {}),
-    ("evals", "oaieval", {}),
-    ("evals", "promptfoo", {}),
+    (f.kind, f.target, flags, golden)
+    for f in FORMATS
+    if f.builder is not None and f.golden is not None
+    for flags, golden in [({}, f.golden), *(({flag: True}, name) for flag, name in f.variants.items())]
 ]
 
 
-def golden_name(kind: str, target: str, flags: dict[str, bool]) -> str:
-    return "_".join([kind, target, *sorted(flags)]) + ".jsonl"
-
-
-@pytest.mark.parametrize(("kind", "target", "flags"), VARIANTS, ids=[golden_name(*v) for v in VARIANTS])
+@pytest.mark.parametrize(("kind", "target", "flags", "golden_file"), VARIANTS, ids=[v[3] for v in VARIANTS])
 def test_records_match_the_golden_files(
-    judged_store: Store, tmp_path: Path, kind: str, target: str, flags: dict[str, bool]
+    judged_store: Store, tmp_path: Path, kind: str, target: str, flags: dict[str, bool], golden_file: str
 ) -> None:
     options = ExportOptions(**flags, all_items=kind == "evals")  # an eval set of every judged item
     run_export(judged_store, tmp_path, kind=kind, target=target, options=options, now=utc_now)
     written = (tmp_path / f"{kind}_{target}.jsonl").read_text(encoding="utf-8")
-    golden = GOLDEN / golden_name(kind, target, flags)
+    golden = GOLDEN / golden_file
     if os.environ.get("PREFDESK_UPDATE_GOLDEN"):
         golden.write_text(written, encoding="utf-8")
     assert written == golden.read_text(encoding="utf-8")

@@ -88,6 +88,18 @@ BUCKET_WINDOW = 256  # each item of an LSH bucket is compared with up to this ma
 _PAIRS_AT_ONCE = 65_536  # candidate pairs compared per numpy step: bounds the memory it takes
 
 
+SIGNATURE_CHUNK = 65_536  # texts hashed at once: bounds the word and shingle arrays (~30 per text)
+
+
+def signatures(texts: list[str]) -> np.ndarray:
+    """_signatures a chunk of texts at a time (a text's signature depends on it alone): at 10^6
+    prompts the flat word and shingle arrays of all texts at once took gigabytes."""
+    result = np.empty((len(texts), NUM_PERM), dtype=np.uint64)
+    for start in range(0, len(texts), SIGNATURE_CHUNK):
+        result[start : start + SIGNATURE_CHUNK] = _signatures(texts[start : start + SIGNATURE_CHUNK])
+    return result
+
+
 def _band_keys(signatures: np.ndarray, band: int) -> np.ndarray:
     rows = NUM_PERM // BANDS
     keys = np.zeros(len(signatures), dtype=np.uint64)
@@ -140,7 +152,7 @@ def cluster(items: Mapping[str, tuple[str, str]], near_duplicates: str = "minhas
             else:
                 first_of[key] = n
     if ids:
-        for first, other in near_duplicate_pairs(_signatures(texts)):
+        for first, other in near_duplicate_pairs(signatures(texts)):
             joined.union(first, other)
     if near_duplicates == "embeddings":
         from exports.embeddings import similar_pairs

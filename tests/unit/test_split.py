@@ -7,9 +7,11 @@ import random
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exports import split
 from exports.run import ExportOptions, run_export
 from exports.split import BANDS, NUM_PERM, cluster, near_duplicate_pairs, normalise, plan_split
 from labeling.desk import Desk, ShownPair
@@ -173,3 +175,12 @@ def test_a_false_candidate_between_two_near_duplicates_does_not_hide_them() -> N
     assert np.mean(a == b) >= 0.8 > np.mean(a == x)
     assert set(near_duplicate_pairs(np.stack([a, x, b]))) == {(0, 2)}  # once per shared band
     assert set(near_duplicate_pairs(np.stack([x, a, b]))) == {(1, 2)}  # neighbours: found either way
+
+
+def test_signatures_in_chunks_are_the_signatures_of_all_texts_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    texts = [normalise(variant(q, style)) for q in QUESTIONS for style in range(5)] + ["", "one", "two words"]
+    whole = split._signatures(texts)
+    monkeypatch.setattr(split, "SIGNATURE_CHUNK", 4)  # 28 texts: 7 chunks, the last one short
+    assert np.array_equal(split.signatures(texts), whole)

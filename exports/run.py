@@ -68,14 +68,9 @@ BATCH_RECORDS = 16_384  # records whose texts are read, built and checked togeth
 Source = PreferenceExample | Target | LabelledResponse  # what a record builder takes
 
 
-class Entry(NamedTuple):
-    """A record to be: the ids it is built from (its texts are read per batch, when it is built:
-    an export never holds every text at once), and what it came from."""
-
-    ref: Decided | TargetRef | LabelRef
-    item_id: str
-    origin: str  # the pair or response the record came from, named when a check fails
-    group_key: str
+# A record to be: the ids it is built from (its texts are read per batch, when it is built: an
+# export never holds every text at once), its item and group, and what it came from (`origin`).
+Entry = Decided | TargetRef | LabelRef
 
 
 def _batches(entries: Iterable[Entry], size: int) -> Iterator[list[Entry]]:
@@ -93,15 +88,15 @@ def with_texts(cur: duckdb.DuckDBPyConnection, entries: Iterable[Entry]) -> Iter
     """Each entry with what its record is built from, in order: texts read a batch at a time (one
     query for the batch's prompts, one for its responses), each prompt parsed once per batch."""
     for batch in _batches(entries, BATCH_RECORDS):
-        prompt_json = log.prompts_by_row(cur, (entry.ref.item_row for entry in batch))
-        texts = log.responses_by_row(cur, (row for entry in batch for row in entry.ref.response_rows()))
+        prompt_json = log.prompts_by_row(cur, (entry.item_row for entry in batch))
+        texts = log.responses_by_row(cur, (row for entry in batch for row in entry.response_rows()))
         prompts: dict[int, tuple[Message, ...]] = {}
         for entry in batch:
-            row = entry.ref.item_row
+            row = entry.item_row
             prompt = prompts.get(row)
             if prompt is None:
                 prompt = prompts[row] = parse_prompt(prompt_json[row])
-            yield entry, entry.ref.with_texts(prompt, texts)
+            yield entry, entry.with_texts(prompt, texts)
 
 
 def _answers(source: Source) -> tuple[str, ...]:
@@ -207,7 +202,8 @@ def _entries(
             build = export_format(kind, target).load_builder()
         else:
             build = partial(export_format(kind, target).load_builder(), standard=options.standard)
-        return [Entry(e, e.item_id, e.pair_id, e.group_key) for e in selection.examples], build, counts
+        entries: list[Entry] = list(selection.examples)
+        return entries, build, counts
     if kind in ("evals", "sft"):
         targets = preferred_targets(selection.examples)
         counts["items_with_a_target"] = len(targets)
@@ -221,13 +217,12 @@ def _entries(
             build = partial(
                 export_format(kind, target).load_builder(), prompt_completion=options.prompt_completion
             )
-        return [Entry(t, t.item_id, t.response_id, t.group_key) for t in targets], build, counts
+        return list(targets), build, counts
     labels, conflicts = labelled_responses(selection)
     counts["responses_labelled_both_ways_dropped"] = conflicts
     counts["desirable"] = sum(label.label for label in labels)
     counts["undesirable"] = len(labels) - counts["desirable"]
-    entries = [Entry(label, label.item_id, label.response_id, label.group_key) for label in labels]
-    return entries, export_format(kind, target).load_builder(), counts
+    return list(labels), export_format(kind, target).load_builder(), counts
 
 
 class Screened(NamedTuple):

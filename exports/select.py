@@ -114,6 +114,10 @@ class Decided(NamedTuple):
     def agreement(self) -> float:
         return self.votes_for / self.votes if self.votes else 0.0
 
+    @property
+    def origin(self) -> str:  # what a record came from, named when a check fails
+        return self.pair_id
+
     def response_rows(self) -> tuple[int, ...]:
         return (self.chosen_row, self.rejected_row)
 
@@ -145,6 +149,10 @@ class TargetRef(NamedTuple):
     agreement: float
     worse_row: int | None
 
+    @property
+    def origin(self) -> str:
+        return self.response_id
+
     def response_rows(self) -> tuple[int, ...]:
         return (self.answer_row,) if self.worse_row is None else (self.answer_row, self.worse_row)
 
@@ -171,6 +179,10 @@ class LabelRef(NamedTuple):
     response_id: str
     completion_row: int
     label: bool
+
+    @property
+    def origin(self) -> str:
+        return self.response_id
 
     def response_rows(self) -> tuple[int, ...]:
         return (self.completion_row,)

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from exports.registry import KINDS, TARGETS
 from exports.select import AGGREGATIONS, BOTH_BAD_POLICIES, PAIR_MODES, TIE_POLICIES
 from labeling.ingest_formats import FORMATS
 from labeling.models import CLIENT_ID_PATTERN, DATASET_NAME_PATTERN, MAX_RATIONALE, STRENGTHS, VERDICTS
@@ -188,8 +189,8 @@ class ImportOut(BaseModel):
 
 
 class ExportIn(Strict):
-    kind: Literal["dpo", "sft", "kto", "reward", "evals", "judgments"]
-    target: Literal["trl", "openai", "openai-evals", "oaieval", "promptfoo", "csv", "parquet", "jsonl"]
+    kind: Literal[tuple(KINDS)]  # type: ignore[valid-type]  (exports/registry.py: every export there is)
+    target: Literal[TARGETS]  # type: ignore[valid-type]
     datasets: list[str] = Field(default_factory=list, max_length=100)
     aggregate: Literal[AGGREGATIONS] = "majority"  # type: ignore[valid-type]
     min_agreement: float = Field(default=0.0, ge=0.0, le=1.0)

@@ -114,11 +114,62 @@ def span(times: list[float]) -> str:
     return f"{min(times):.2f}" if min(times) == max(times) else f"{min(times):.2f}–{max(times):.2f}"
 
 
+Record = Callable[..., None]
+
+
+def measure_exports(store: Store, out: Path, args: argparse.Namespace, record: Record) -> dict[str, Any]:
+    """The export part: an eval split (which registers eval items), an export keeping them out,
+    then every kind and target (or those named by --exports). Returns figures beyond timings."""
+    extra: dict[str, Any] = {}
+    wanted = {name for name in args.exports.split(",") if name}
+
+    def export(kind: str, target: str, options: ExportOptions) -> Callable[[], Any]:
+        return lambda: run_export(store, out, kind=kind, target=target, options=options, now=utc_now)
+
+    def remove_export() -> None:  # at 10^6 pairs an export is 1-2 GB: keep one at a time
+        shutil.rmtree(out)
+
+    if not wanted or "split" in wanted:
+        split = ExportOptions(eval_fraction=0.1, seed=1)
+        times, peak, manifest = measure(1, export("dpo", "trl", split), remove_export)  # registers eval items
+        record(
+            "export_dpo_trl_eval_split",
+            "export dpo trl --eval-fraction 0.1",
+            times,
+            peak,
+            manifest["records"],
+        )
+        extra["export_dpo_trl_eval_split_clusters"] = manifest["split"]["clusters"]
+        times, peak, manifest = measure(args.repeat, export("dpo", "trl", ExportOptions()), remove_export)
+        record(
+            "export_dpo_trl_keeping_eval_items_out",
+            "export dpo trl keeping eval items out",
+            times,
+            peak,
+            manifest["records"],
+        )
+    overlap = ExportOptions(allow_eval_overlap=True)  # every kind exports every judged pair
+    per_kind = {"evals": ExportOptions(all_items=True), "judgments": ExportOptions()}
+    for kind, targets in KINDS.items():
+        for target in targets:
+            if wanted and f"{kind}:{target}" not in wanted:
+                continue
+            options = per_kind.get(kind, overlap)
+            times, peak, manifest = measure(args.repeat, export(kind, target, options), remove_export)
+            record(f"export_{kind}_{target}", f"export {kind} {target}", times, peak, manifest["records"])
+    return extra
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pairs", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=1, help="runs per export (the table gives the range)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "import_export.json")
+    parser.add_argument(
+        "--exports",
+        default="",
+        help="only these exports, e.g. 'dpo:trl,split' (split: the two eval-split runs); all when empty",
+    )
     args = parser.parse_args()
     rng = random.Random(1)
     results: dict[str, Any] = {"pairs": args.pairs, "repeat": args.repeat}
@@ -145,39 +196,7 @@ def main() -> None:
         record("reimport_unchanged", "import the same file again", times, peak)
         results["judgments"] = seed_judgments(store, rng)
 
-        out = folder / "export"
-
-        def export(kind: str, target: str, options: ExportOptions) -> Callable[[], Any]:
-            return lambda: run_export(store, out, kind=kind, target=target, options=options, now=utc_now)
-
-        def remove_export() -> None:  # at 10^6 pairs an export is 1-2 GB: keep one at a time
-            shutil.rmtree(out)
-
-        split = ExportOptions(eval_fraction=0.1, seed=1)
-        times, peak, manifest = measure(1, export("dpo", "trl", split), remove_export)  # registers eval items
-        record(
-            "export_dpo_trl_eval_split",
-            "export dpo trl --eval-fraction 0.1",
-            times,
-            peak,
-            manifest["records"],
-        )
-        results["export_dpo_trl_eval_split_clusters"] = manifest["split"]["clusters"]
-        times, peak, manifest = measure(args.repeat, export("dpo", "trl", ExportOptions()), remove_export)
-        record(
-            "export_dpo_trl_keeping_eval_items_out",
-            "export dpo trl keeping eval items out",
-            times,
-            peak,
-            manifest["records"],
-        )
-        overlap = ExportOptions(allow_eval_overlap=True)  # every kind exports every judged pair
-        per_kind = {"evals": ExportOptions(all_items=True), "judgments": ExportOptions()}
-        for kind, targets in KINDS.items():
-            for target in targets:
-                options = per_kind.get(kind, overlap)
-                times, peak, manifest = measure(args.repeat, export(kind, target, options), remove_export)
-                record(f"export_{kind}_{target}", f"export {kind} {target}", times, peak, manifest["records"])
+        results.update(measure_exports(store, folder / "export", args, record))
         store.close()
     results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     print(f"{'measure':<44}{'seconds':>14}{'records':>12}{'peak RSS MB':>13}")

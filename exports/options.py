@@ -13,17 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from exports.registry import KINDS as KINDS
+from exports.registry import TARGETS as TARGETS
+from exports.registry import TRAINING_KINDS as TRAINING_KINDS
 from labeling.errors import ExportError
 
-KINDS: dict[str, tuple[str, ...]] = {
-    "dpo": ("trl", "openai"),
-    "sft": ("trl", "openai"),
-    "kto": ("trl",),
-    "reward": ("trl",),
-    "evals": ("openai-evals", "oaieval", "promptfoo"),
-    "judgments": ("csv", "parquet", "jsonl"),  # a table of the judgments in force, for analysis
-}
-TRAINING_KINDS = ("dpo", "sft", "kto", "reward")  # what a model is trained on: eval items kept out
 NEAR_DUPLICATE_METHODS = ("minhash", "embeddings")
 AGGREGATIONS = ("majority", "unanimous")
 BOTH_BAD_POLICIES = ("drop", "kto")

@@ -15,14 +15,15 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from exports import checks, eval_registry, evals, openai, table, trl, write
+from exports import eval_registry, evals, table, write
 from exports.empty import Funnel, why_empty
 from exports.options import (  # noqa: F401  (re-exported)
     KINDS,
@@ -30,16 +31,24 @@ from exports.options import (  # noqa: F401  (re-exported)
     TRAINING_KINDS,
     ExportOptions,
 )
+from exports.registry import export_format
 from exports.select import (
+    Decided,
+    LabelledResponse,
+    LabelRef,
+    PreferenceExample,
     Selection,
+    Target,
+    TargetRef,
     agreement_figures,
     labelled_responses,
+    parse_prompt,
     preferred_targets,
     ranked_pairs,
     select_preferences,
 )
 from exports.split import plan_split
-from exports.tokens import local_counter, tiktoken_counter
+from exports.tokens import TokenCounter, local_counter, tiktoken_counter
 from labeling.errors import ExportError
 from labeling.models import Message, Role
 from labeling.perf import gc_paused
@@ -47,24 +56,56 @@ from store import judgments as log
 from store import registry
 from store.db import Store, Tx
 
-EVAL_BUILDERS = {
-    "openai-evals": evals.openai_evals_record,
-    "oaieval": evals.oaieval_record,
-    "promptfoo": evals.promptfoo_record,
-}
+if TYPE_CHECKING:
+    import duckdb
+
 OPENAI_MINIMUM_EXAMPLES = 10
 
 
-class Entry(NamedTuple):
-    """A record to be: what it is built from, and what it came from. Records are built, checked
-    and written one at a time (exports/run.py check_records), never all held at once."""
+BATCH_RECORDS = 16_384  # records whose texts are read, built and checked together
 
-    source: Any  # the PreferenceExample, Target or LabelledResponse the record is built from
-    item_id: str
-    origin: str  # the pair or response the record came from, named when a check fails
-    group_key: str
-    prompt: tuple[Message, ...]
-    answers: tuple[str, ...]  # the answer text(s) the record trains or grades, for token limits
+
+Source = PreferenceExample | Target | LabelledResponse  # what a record builder takes
+
+
+# A record to be: the ids it is built from (its texts are read per batch, when it is built: an
+# export never holds every text at once), its item and group, and what it came from (`origin`).
+Entry = Decided | TargetRef | LabelRef
+
+
+def _batches(entries: Iterable[Entry], size: int) -> Iterator[list[Entry]]:
+    batch: list[Entry] = []
+    for entry in entries:
+        batch.append(entry)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def with_texts(cur: duckdb.DuckDBPyConnection, entries: Iterable[Entry]) -> Iterator[tuple[Entry, Source]]:
+    """Each entry with what its record is built from, in order: texts read a batch at a time (one
+    query for the batch's prompts, one for its responses), each prompt parsed once per batch."""
+    for batch in _batches(entries, BATCH_RECORDS):
+        prompt_json = log.prompts_by_row(cur, (entry.item_row for entry in batch))
+        texts = log.responses_by_row(cur, (row for entry in batch for row in entry.response_rows()))
+        prompts: dict[int, tuple[Message, ...]] = {}
+        for entry in batch:
+            row = entry.item_row
+            prompt = prompts.get(row)
+            if prompt is None:
+                prompt = prompts[row] = parse_prompt(prompt_json[row])
+            yield entry, entry.with_texts(prompt, texts)
+
+
+def _answers(source: Source) -> tuple[str, ...]:
+    """The answer text(s) a record trains or grades, for token limits."""
+    if isinstance(source, PreferenceExample):
+        return (source.chosen, source.rejected)
+    if isinstance(source, Target):
+        return (source.answer,)
+    return (source.completion,)
 
 
 def _user_text(prompt: tuple[Message, ...]) -> str:
@@ -156,74 +197,98 @@ def _entries(
             # One shape for every row: a margin column only if every pair has a strength to give it.
             with_margin = bool(selection.examples) and all(e.margin is not None for e in selection.examples)
             counts["margin_column"] = int(with_margin)
-            build = partial(trl.reward_record, with_margin=with_margin)
+            build = partial(export_format(kind, target).load_builder(), with_margin=with_margin)
         elif target == "openai":
-            build = openai.dpo_record
+            build = export_format(kind, target).load_builder()
         else:
-            build = partial(trl.dpo_record, standard=options.standard)
-        return (
-            [
-                Entry(e, e.item_id, e.pair_id, e.group_key, e.prompt, (e.chosen, e.rejected))
-                for e in selection.examples
-            ],
-            build,
-            counts,
-        )
+            build = partial(export_format(kind, target).load_builder(), standard=options.standard)
+        entries: list[Entry] = list(selection.examples)
+        return entries, build, counts
     if kind in ("evals", "sft"):
         targets = preferred_targets(selection.examples)
         counts["items_with_a_target"] = len(targets)
         if kind == "evals":
-            build = EVAL_BUILDERS[target]
-            if target == "promptfoo":  # texts promptfoo would load (or run) as files stay out
-                safe = [t for t in targets if not evals.promptfoo_would_load(build(t))]
-                counts["left_out_as_promptfoo_file_references"] = len(targets) - len(safe)
-                targets = safe
+            build = export_format(kind, target).load_builder()
+            if target == "promptfoo":  # texts promptfoo would load (or run) as files stay out: _screen
+                counts["left_out_as_promptfoo_file_references"] = 0
         elif target == "openai":
-            build = openai.sft_record
+            build = export_format(kind, target).load_builder()
         else:
-            build = partial(trl.sft_record, prompt_completion=options.prompt_completion)
-        return (
-            [Entry(t, t.item_id, t.response_id, t.group_key, t.prompt, (t.answer,)) for t in targets],
-            build,
-            counts,
-        )
+            build = partial(
+                export_format(kind, target).load_builder(), prompt_completion=options.prompt_completion
+            )
+        return list(targets), build, counts
     labels, conflicts = labelled_responses(selection)
     counts["responses_labelled_both_ways_dropped"] = conflicts
     counts["desirable"] = sum(label.label for label in labels)
     counts["undesirable"] = len(labels) - counts["desirable"]
-    return (
-        [
-            Entry(label, label.item_id, label.response_id, label.group_key, label.prompt, (label.completion,))
-            for label in labels
-        ],
-        trl.kto_record,
-        counts,
-    )
+    return list(labels), export_format(kind, target).load_builder(), counts
 
 
-CHECKS: dict[tuple[str, str], checks.Check] = {
-    ("dpo", "trl"): checks.trl_dpo,
-    ("dpo", "openai"): checks.openai_dpo,
-    ("sft", "trl"): checks.trl_sft,
-    ("sft", "openai"): checks.openai_sft,
-    ("kto", "trl"): checks.trl_kto,
-    ("reward", "trl"): checks.trl_reward,
-    ("evals", "openai-evals"): checks.openai_evals,
-    ("evals", "oaieval"): checks.oaieval,
-    ("evals", "promptfoo"): checks.promptfoo,
-}
+class Screened(NamedTuple):
+    entries: list[Entry]  # what is left after the promptfoo and token-limit screens
+    candidates: int  # entries before the token limit (after the promptfoo screen)
+    limits: dict[str, Any]  # the manifest's account of --max-tokens
+    cluster_inputs: dict[str, tuple[str, str]]  # item id -> (group key, user turns), when a split needs them
+
+
+def _screen(
+    cur: duckdb.DuckDBPyConnection,
+    kind: str,
+    target: str,
+    entries: list[Entry],
+    build: Callable[[Any], dict[str, Any]],
+    counts: dict[str, int],
+    options: ExportOptions,
+    need_clusters: bool,
+) -> Screened:
+    """The passes over the texts that come before the split: promptfoo's file references left out,
+    records over --max-tokens dropped, and what the split clusters items by. Texts are read a
+    batch at a time and let go; none of this runs when none of it is asked for."""
+    promptfoo = kind == "evals" and target == "promptfoo"
+    counter: TokenCounter | None = None
+    limits: dict[str, Any] = {"max_tokens": None}
+    if options.max_tokens is not None:
+        counter = local_counter(options.tokenizer) if options.tokenizer else tiktoken_counter()
+    if not (promptfoo or counter or need_clusters):
+        return Screened(entries, len(entries), limits, {})
+    kept: list[Entry] = []
+    inputs: dict[str, tuple[str, str]] = {}
+    left_out = over = 0
+    for entry, source in with_texts(cur, entries):
+        if promptfoo and evals.promptfoo_would_load(build(source)):
+            left_out += 1
+            continue
+        if (
+            counter is not None
+            and options.max_tokens is not None
+            and counter.record((m.content for m in source.prompt), _answers(source)) > options.max_tokens
+        ):
+            over += 1
+            continue
+        kept.append(entry)
+        if need_clusters and entry.item_id not in inputs:
+            inputs[entry.item_id] = (entry.group_key, _user_text(source.prompt))
+    if promptfoo:
+        counts["left_out_as_promptfoo_file_references"] = left_out
+    if counter is not None:
+        limits = {"max_tokens": options.max_tokens, "tokenizer": counter.name, "over_max_tokens": over}
+    return Screened(kept, len(entries) - left_out, limits, inputs)
 
 
 def check_records(
-    kind: str, target: str, entries: Iterable[Entry], build: Callable[[Any], dict[str, Any]]
+    kind: str,
+    target: str,
+    sources: Iterable[tuple[Entry, Source]],
+    build: Callable[[Any], dict[str, Any]],
 ) -> Iterator[tuple[Entry, dict[str, Any]]]:
     """Build and check every record, in order; fail the export, naming the item, on the first
     record that breaks its format's rules."""
-    check = CHECKS[(kind, target)]
+    check = export_format(kind, target).load_check()
     first_keys: tuple[str, ...] | None = None
     first_types: tuple[type, ...] = ()
-    for entry in entries:
-        record = build(entry.source)
+    for entry, source in sources:
+        record = build(source)
         problem = check(record)
         if problem is None:
             # checks.shape, split in two so that both halves are made in C: keys, then value types
@@ -241,6 +306,7 @@ def check_records(
 
 
 def _write_data(
+    cur: duckdb.DuckDBPyConnection,
     kind: str,
     target: str,
     entries: list[Entry],
@@ -257,7 +323,7 @@ def _write_data(
     else:
         where = {id(entry): name for name, kept in splits.items() for entry in kept}
         route = lambda entry: where.get(id(entry))  # noqa: E731
-    checked = check_records(kind, target, entries, build)
+    checked = check_records(kind, target, with_texts(cur, entries), build)
     if options.parquet or options.yaml:  # whole-file formats: every record checked first
         records: dict[str, list[dict[str, Any]]] = {name: [] for name in splits}
         for entry, record in checked:
@@ -291,23 +357,58 @@ def run_export(
     _validate(kind, target, options)
     if kind == "judgments":
         return _export_judgments(store, out_dir, target=target, options=options, now=now)
+    with _snapshot(store) as cur:
+        return _export_records(store, cur, out_dir, kind=kind, target=target, options=options, now=now)
+
+
+@contextmanager
+def _snapshot(store: Store) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A cursor whose reads all see one state of the store (one read transaction): the texts read
+    per batch belong to the votes selected at the start, whatever is judged meanwhile."""
+    with store.cursor() as cur:
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            yield cur
+        finally:
+            cur.execute("ROLLBACK")
+
+
+def _export_records(
+    store: Store,
+    cur: duckdb.DuckDBPyConnection,
+    out_dir: Path,
+    *,
+    kind: str,
+    target: str,
+    options: ExportOptions,
+    now: Callable[[], datetime],
+) -> dict[str, Any]:
     export_id = str(uuid.uuid4())
-    with gc_paused():
-        with store.cursor() as cur:
-            summary = log.log_summary(cur)
-            votes = log.pair_votes(cur, options.datasets)
-            registered_items = (
-                registry.registered_eval_items(cur)
-                if kind in TRAINING_KINDS and not options.allow_eval_overlap
-                else set()
-            )
-        agreement = agreement_figures(votes)
-        selection = select_preferences(votes, summary["pairs_with_every_judgment_undone"], options.policy)
-        del votes  # the selection holds what is used of it (at 10^6 pairs, gigabytes of text)
-        selection.examples = ranked_pairs(selection.examples, options.policy.pairs)
-        entries, build, kind_counts = _entries(kind, target, selection, options)
-        kept, limits = _limit_tokens(entries, options)
-        split = _split(kind, kept, options, registered_items)
+    summary = log.export_summary(cur, options.datasets)
+    registered_items = (
+        registry.registered_eval_items(cur)
+        if kind in TRAINING_KINDS and not options.allow_eval_overlap
+        else set()
+    )
+    with gc_paused():  # 10^5-10^6 small tuples: the cyclic GC would rescan them again and again
+        selection = select_preferences(
+            log.pair_ballots(cur, options.datasets),
+            summary["pairs_with_every_judgment_undone"],
+            options.policy,
+        )
+    agreement = agreement_figures(selection.several_votes)
+    selection.several_votes = []
+    selection.examples = ranked_pairs(selection.examples, options.policy.pairs)
+    entries, build, kind_counts = _entries(kind, target, selection, options)
+    if kind == "evals":
+        need_clusters = not options.all_items
+    else:
+        need_clusters = options.eval_fraction > 0 or any(
+            entry.item_id in registered_items for entry in entries
+        )
+    screened = _screen(cur, kind, target, entries, build, kind_counts, options, need_clusters)
+    entries, limits = screened.entries, screened.limits
+    split = _split(kind, entries, options, registered_items, screened.cluster_inputs)
     splits = split.parts
     stem = f"{kind}_{target}"
     single, suffix = len(splits) == 1, "parquet" if options.parquet else "yaml" if options.yaml else "jsonl"
@@ -366,7 +467,7 @@ def run_export(
             skipped=selection.skipped,
             policy=options.policy,
             labelled_both_ways=kind_counts.get("responses_labelled_both_ways_dropped", 0),
-            candidates=len(entries),
+            candidates=screened.candidates,
             max_tokens=options.max_tokens,
             over_max_tokens=limits.get("over_max_tokens", 0),
             kept_out=split.excluded_records,
@@ -378,8 +479,7 @@ def run_export(
     # A failure part way (a broken record, a full disk, a store that cannot be written) removes
     # what was written: a failed export leaves no files and no record.
     with write.new_files(out_dir):
-        with gc_paused():
-            _write_data(kind, target, entries, build, splits, out_dir, files, options)
+        _write_data(cur, kind, target, entries, build, splits, out_dir, files, options)
         if options.save_to_disk:
             manifest["saved_to_disk"] = str(write.save_to_disk(out_dir, files).relative_to(out_dir))
         write.write_json(out_dir / "manifest.json", manifest)
@@ -443,7 +543,7 @@ def _export_judgments(
     """DIR/judgments.{csv,parquet,jsonl}: one row per judgment in force (exports/table.py)."""
     export_id = str(uuid.uuid4())
     with store.cursor() as cur:
-        summary = log.log_summary(cur)
+        summary = log.export_summary(cur, options.datasets)
         raw = log.judgments_in_force_table(cur, options.datasets)
     rows = table.judgment_rows(raw, times_as_text=target != "parquet")
     warnings = []
@@ -491,22 +591,6 @@ def _export_judgments(
     return manifest
 
 
-def _limit_tokens(built: list[Entry], options: ExportOptions) -> tuple[list[Entry], dict[str, Any]]:
-    if options.max_tokens is None:
-        return built, {"max_tokens": None}
-    counter = local_counter(options.tokenizer) if options.tokenizer else tiktoken_counter()
-    kept = [
-        entry
-        for entry in built
-        if counter.record((m.content for m in entry.prompt), entry.answers) <= options.max_tokens
-    ]
-    return kept, {
-        "max_tokens": options.max_tokens,
-        "tokenizer": counter.name,
-        "over_max_tokens": len(built) - len(kept),
-    }
-
-
 class Split(NamedTuple):
     parts: dict[str, list[Entry]]  # {"train": ...}, {"train": ..., "eval": ...} or {"eval": ...}
     summary: dict[str, Any]  # the manifest's account of it
@@ -514,7 +598,13 @@ class Split(NamedTuple):
     excluded_records: int = 0
 
 
-def _split(kind: str, built: list[Entry], options: ExportOptions, registered_items: set[str]) -> Split:
+def _split(
+    kind: str,
+    built: list[Entry],
+    options: ExportOptions,
+    registered_items: set[str],
+    cluster_inputs: dict[str, tuple[str, str]],
+) -> Split:
     """A training export: its training file, and an eval split with --eval-fraction; registered
     eval items go to the eval split or out. An eval set: `_eval_set`."""
     summary: dict[str, Any] = {
@@ -523,7 +613,7 @@ def _split(kind: str, built: list[Entry], options: ExportOptions, registered_ite
         "near_duplicates": options.near_duplicates,
     }
     if kind == "evals":
-        return _eval_set(built, options, summary)
+        return _eval_set(built, options, summary, cluster_inputs)
     summary.update(
         {
             "allow_eval_overlap": options.allow_eval_overlap,
@@ -535,7 +625,7 @@ def _split(kind: str, built: list[Entry], options: ExportOptions, registered_ite
         return Split({"train": built}, summary)
     per_item = Counter(entry.item_id for entry in built)
     plan = plan_split(
-        _cluster_inputs(built),
+        cluster_inputs,
         per_item,
         eval_fraction=options.eval_fraction,
         seed=options.seed,
@@ -561,14 +651,19 @@ def _split(kind: str, built: list[Entry], options: ExportOptions, registered_ite
     return Split({"train": train, "eval": evaluation}, summary)
 
 
-def _eval_set(built: list[Entry], options: ExportOptions, summary: dict[str, Any]) -> Split:
+def _eval_set(
+    built: list[Entry],
+    options: ExportOptions,
+    summary: dict[str, Any],
+    cluster_inputs: dict[str, tuple[str, str]],
+) -> Split:
     """Every item (--all-items), or a sample of whole clusters (--eval-fraction). The registry
     does not steer the sample: the same seed over the same judgments gives the same eval set."""
     if options.all_items:
         summary.update({"all_items": True, "eval_records": len(built)})
         return Split({"eval": built}, summary)
     plan = plan_split(
-        _cluster_inputs(built),
+        cluster_inputs,
         Counter(entry.item_id for entry in built),
         eval_fraction=options.eval_fraction,
         seed=options.seed,
@@ -584,8 +679,3 @@ def _eval_set(built: list[Entry], options: ExportOptions, summary: dict[str, Any
         }
     )
     return Split({"eval": sample}, summary)
-
-
-def _cluster_inputs(built: list[Entry]) -> dict[str, tuple[str, str]]:
-    """What split.py clusters items by: their group key and their user turns."""
-    return {entry.item_id: (entry.group_key, _user_text(entry.prompt)) for entry in built}

@@ -21,8 +21,9 @@ it was shown on), for "tie" or for "both_bad". Undone and superseded judgments a
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import orjson
 
@@ -34,7 +35,7 @@ from exports.options import (  # noqa: F401  (re-exported: where readers look fo
     SelectionPolicy,
 )
 from labeling.models import Message, Role, messages_from_json
-from store.judgments import PairVotes
+from store.judgments import PairBallot
 
 SKIP_REASONS = ("tie", "both_bad", "annotators_disagree", "below_min_agreement", "undone")
 
@@ -88,18 +89,123 @@ class LabelledResponse:
     label: bool
 
 
+# An export selects on ids and votes only; the texts of what it keeps are read per batch, when its
+# records are built (exports/run.py). The types below are what it selects: each names the rows
+# its texts are in and turns into the type a record builder takes once they are read.
+Texts = Mapping[int, str]  # response rowid -> content
+
+
+class Decided(NamedTuple):
+    """A decided pair, before its texts are read: with_texts makes it a PreferenceExample."""
+
+    pair_id: str
+    item_id: str
+    group_key: str
+    chosen_id: str
+    rejected_id: str
+    votes_for: int
+    votes: int
+    margin: float | None
+    item_row: int
+    chosen_row: int
+    rejected_row: int
+
+    @property
+    def agreement(self) -> float:
+        return self.votes_for / self.votes if self.votes else 0.0
+
+    @property
+    def origin(self) -> str:  # what a record came from, named when a check fails
+        return self.pair_id
+
+    def response_rows(self) -> tuple[int, ...]:
+        return (self.chosen_row, self.rejected_row)
+
+    def with_texts(self, prompt: tuple[Message, ...], texts: Texts) -> PreferenceExample:
+        return PreferenceExample(
+            self.pair_id,
+            self.item_id,
+            self.group_key,
+            prompt,
+            texts[self.chosen_row],
+            texts[self.rejected_row],
+            self.chosen_id,
+            self.rejected_id,
+            self.votes_for,
+            self.votes,
+            self.margin,
+        )
+
+
+class TargetRef(NamedTuple):
+    """A Target before its texts are read."""
+
+    item_id: str
+    group_key: str
+    item_row: int
+    response_id: str
+    answer_row: int
+    source: str
+    agreement: float
+    worse_row: int | None
+
+    @property
+    def origin(self) -> str:
+        return self.response_id
+
+    def response_rows(self) -> tuple[int, ...]:
+        return (self.answer_row,) if self.worse_row is None else (self.answer_row, self.worse_row)
+
+    def with_texts(self, prompt: tuple[Message, ...], texts: Texts) -> Target:
+        worse = "" if self.worse_row is None else texts[self.worse_row]
+        return Target(
+            self.item_id,
+            self.group_key,
+            prompt,
+            texts[self.answer_row],
+            self.response_id,
+            self.source,
+            self.agreement,
+            worse,
+        )
+
+
+class LabelRef(NamedTuple):
+    """A LabelledResponse before its texts are read."""
+
+    item_id: str
+    group_key: str
+    item_row: int
+    response_id: str
+    completion_row: int
+    label: bool
+
+    @property
+    def origin(self) -> str:
+        return self.response_id
+
+    def response_rows(self) -> tuple[int, ...]:
+        return (self.completion_row,)
+
+    def with_texts(self, prompt: tuple[Message, ...], texts: Texts) -> LabelledResponse:
+        return LabelledResponse(
+            self.item_id, self.group_key, prompt, self.response_id, texts[self.completion_row], self.label
+        )
+
+
 @dataclass
 class Selection:
-    examples: list[PreferenceExample] = field(default_factory=list)
-    both_bad: list[LabelledResponse] = field(default_factory=list)  # kept only with both_bad="kto"
+    examples: list[Decided] = field(default_factory=list)
+    both_bad: list[LabelRef] = field(default_factory=list)  # kept only with both_bad="kto"
     skipped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SKIP_REASONS, 0))
     pairs_judged: int = 0
+    several_votes: list[tuple[str, ...]] = field(default_factory=list)  # for agreement_figures
 
 
-def agreement_figures(pairs: Iterable[PairVotes]) -> dict[str, float | int]:
+def agreement_figures(votes: Iterable[tuple[str, ...]]) -> dict[str, float | int]:
     """How much annotators agreed on the pairs that more than one of them judged: the share of
     such pairs with one verdict only, and the mean share of votes the top verdict got."""
-    multi = [pair.votes for pair in pairs if len(pair.votes) > 1]
+    multi = [pair_votes for pair_votes in votes if len(pair_votes) > 1]
     if not multi:
         return {"pairs_with_several_votes": 0}
     top_shares = [Counter(votes).most_common(1)[0][1] / len(votes) for votes in multi]
@@ -128,7 +234,7 @@ def aggregate(votes: tuple[str, ...], policy: SelectionPolicy) -> tuple[str | No
 _ROLES = {role.value: role for role in Role}
 
 
-def _prompt_messages(prompt_json: str) -> tuple[Message, ...]:
+def parse_prompt(prompt_json: str) -> tuple[Message, ...]:
     """messages_from_json, with a shortcut for plain turns (role and content only): most turns
     are, and exports parse 10^5-10^6 prompts."""
     data = orjson.loads(prompt_json)
@@ -141,57 +247,53 @@ def _prompt_messages(prompt_json: str) -> tuple[Message, ...]:
 
 
 def select_preferences(
-    pairs: Iterable[PairVotes], pairs_all_undone: int, policy: SelectionPolicy
+    pairs: Iterable[PairBallot], pairs_all_undone: int, policy: SelectionPolicy
 ) -> Selection:
+    """Aggregate each pair's votes: the decided pairs (ids only), and why the others are skipped."""
     selection = Selection()
     selection.skipped["undone"] = pairs_all_undone
-    prompts: dict[str, tuple[Message, ...]] = {}  # per item: its pairs share one parsed prompt
-
-    def prompt_of(pair: PairVotes) -> tuple[Message, ...]:
-        prompt = prompts.get(pair.item_id)
-        if prompt is None:
-            prompt = prompts[pair.item_id] = _prompt_messages(pair.prompt_json)
-        return prompt
-
+    examples, skipped, several = selection.examples, selection.skipped, selection.several_votes
     for pair in pairs:
-        selection.pairs_judged += 1
-        winner, reason = aggregate(pair.votes, policy)
+        votes = pair.votes
+        if len(votes) > 1:
+            several.append(votes)
+        winner, reason = aggregate(votes, policy)
         if winner == "tie":
             reason = "tie"
         elif winner == "both_bad":
             reason = "both_bad"
             if policy.both_bad == "kto":
-                prompt = prompt_of(pair)
                 selection.both_bad.extend(
-                    LabelledResponse(pair.item_id, pair.group_key, prompt, rid, text, False)
-                    for rid, text in (
-                        (pair.response_a_id, pair.response_a),
-                        (pair.response_b_id, pair.response_b),
+                    LabelRef(pair.item_id, pair.group_key, pair.item_row, rid, row, False)
+                    for rid, row in (
+                        (pair.response_a_id, pair.response_a_row),
+                        (pair.response_b_id, pair.response_b_row),
                     )
                 )
         if reason is not None:
-            selection.skipped[reason] += 1
+            skipped[reason] += 1
             continue
         a_wins = winner == pair.response_a_id
-        selection.examples.append(
-            PreferenceExample(
-                pair_id=pair.pair_id,
-                item_id=pair.item_id,
-                group_key=pair.group_key,
-                prompt=prompt_of(pair),
-                chosen=pair.response_a if a_wins else pair.response_b,
-                rejected=pair.response_b if a_wins else pair.response_a,
-                chosen_id=pair.response_a_id if a_wins else pair.response_b_id,
-                rejected_id=pair.response_b_id if a_wins else pair.response_a_id,
-                votes_for=pair.votes.count(winner or ""),
-                votes=len(pair.votes),
-                margin=_margin(pair, winner or ""),
+        examples.append(
+            Decided(
+                pair.pair_id,
+                pair.item_id,
+                pair.group_key,
+                pair.response_a_id if a_wins else pair.response_b_id,
+                pair.response_b_id if a_wins else pair.response_a_id,
+                votes.count(winner or "") if len(votes) > 1 else 1,
+                len(votes),
+                _margin(pair, winner or ""),
+                pair.item_row,
+                pair.response_a_row if a_wins else pair.response_b_row,
+                pair.response_b_row if a_wins else pair.response_a_row,
             )
         )
+    selection.pairs_judged = len(examples) + sum(n for reason, n in skipped.items() if reason != "undone")
     return selection
 
 
-def _margin(pair: PairVotes, winner: str) -> float | None:
+def _margin(pair: PairBallot, winner: str) -> float | None:
     if len(pair.votes) == 1 and pair.strengths:  # one annotator: their strength, if they gave one
         strength = pair.strengths[0]
         return None if strength is None else float(strength)
@@ -201,11 +303,12 @@ def _margin(pair: PairVotes, winner: str) -> float | None:
     return sum(s for s in given if s is not None) / len(given)
 
 
-def best_per_item(examples: Iterable[PreferenceExample]) -> list[PreferenceExample]:
+def best_per_item(examples: Iterable[Decided]) -> list[Decided]:
     """For SFT: per item, the chosen response that won most often (ties: the higher agreement,
     then the first judged). One training target per prompt."""
+    examples = list(examples)
     wins: dict[str, Counter[str]] = defaultdict(Counter)
-    best: dict[str, PreferenceExample] = {}
+    best: dict[str, Decided] = {}
     for example in examples:
         wins[example.item_id][example.chosen_id] += 1
     for example in examples:
@@ -216,49 +319,45 @@ def best_per_item(examples: Iterable[PreferenceExample]) -> list[PreferenceExamp
     return list(best.values())
 
 
-def preferred_targets(examples: Iterable[PreferenceExample]) -> list[Target]:
+def preferred_targets(examples: Iterable[Decided]) -> list[TargetRef]:
     """Targets from pairwise judgments: per prompt, the chosen answer that won most often."""
     return [
-        Target(e.item_id, e.group_key, e.prompt, e.chosen, e.chosen_id, "preference", e.agreement, e.rejected)
+        TargetRef(
+            e.item_id,
+            e.group_key,
+            e.item_row,
+            e.chosen_id,
+            e.chosen_row,
+            "preference",
+            e.agreement,
+            e.rejected_row,
+        )
         for e in best_per_item(examples)
     ]
 
 
-def labelled_responses(selection: Selection) -> tuple[list[LabelledResponse], int]:
+def labelled_responses(selection: Selection) -> tuple[list[LabelRef], int]:
     """For KTO: chosen responses desirable, rejected ones not, both-bad ones not (if kept).
     A response labelled both ways by different pairs is dropped; returns (labels, conflicts)."""
-    labels: dict[str, LabelledResponse] = {}
+    labels: dict[str, LabelRef] = {}
     conflicting: set[str] = set()
 
-    def add(candidate: LabelledResponse) -> None:
+    def add(candidate: LabelRef) -> None:
         seen = labels.get(candidate.response_id)
         if seen is not None and seen.label != candidate.label:
             conflicting.add(candidate.response_id)
         labels.setdefault(candidate.response_id, candidate)
 
-    for example in selection.examples:
-        add(
-            LabelledResponse(
-                example.item_id, example.group_key, example.prompt, example.chosen_id, example.chosen, True
-            )
-        )
-        add(
-            LabelledResponse(
-                example.item_id,
-                example.group_key,
-                example.prompt,
-                example.rejected_id,
-                example.rejected,
-                False,
-            )
-        )
+    for e in selection.examples:
+        add(LabelRef(e.item_id, e.group_key, e.item_row, e.chosen_id, e.chosen_row, True))
+        add(LabelRef(e.item_id, e.group_key, e.item_row, e.rejected_id, e.rejected_row, False))
     for negative in selection.both_bad:
         add(negative)
     kept = [label for rid, label in labels.items() if rid not in conflicting]
     return kept, len(conflicting)
 
 
-def ranked_pairs(examples: list[PreferenceExample], mode: str) -> list[PreferenceExample]:
+def ranked_pairs(examples: list[Decided], mode: str) -> list[Decided]:
     """Pairs from each prompt's ranking, for prompts with three or more responses.
 
     `all` keeps every decided pair. Otherwise responses are ranked by Copeland score (decided
@@ -266,28 +365,27 @@ def ranked_pairs(examples: list[PreferenceExample], mode: str) -> list[Preferenc
     and `adjacent` one pair per neighbouring ranks; responses with equal scores are not paired.
     A derived pair may not have been judged head to head: its pair_id says `ranked:`.
 
-        >>> from labeling.models import Message, Role
-        >>> p = (Message(Role.USER, "q"),)
-        >>> won = [PreferenceExample(f"p{n}", "i", "g", p, w, l, w, l, 1, 1)
+        >>> row = {"A": 1, "B": 2, "C": 3}
+        >>> won = [Decided(f"p{n}", "i", "g", w, l, 1, 1, None, 0, row[w], row[l])
         ...        for n, (w, l) in enumerate([("A", "B"), ("B", "C"), ("A", "C")])]
-        >>> [(e.chosen, e.rejected) for e in ranked_pairs(won, "best-worst")]
+        >>> [(e.chosen_id, e.rejected_id) for e in ranked_pairs(won, "best-worst")]
         [('A', 'C')]
-        >>> [(e.chosen, e.rejected) for e in ranked_pairs(won, "adjacent")]
+        >>> [(e.chosen_id, e.rejected_id) for e in ranked_pairs(won, "adjacent")]
         [('A', 'B'), ('B', 'C')]
     """
     if mode == "all":
         return examples
-    by_item: dict[str, list[PreferenceExample]] = defaultdict(list)
+    by_item: dict[str, list[Decided]] = defaultdict(list)
     for example in examples:
         by_item[example.item_id].append(example)
-    result: list[PreferenceExample] = []
+    result: list[Decided] = []
     for item_examples in by_item.values():
         score: Counter[str] = Counter()
-        text: dict[str, str] = {}
+        row: dict[str, int] = {}
         for e in item_examples:
             score[e.chosen_id] += 1
             score[e.rejected_id] -= 1
-            text[e.chosen_id], text[e.rejected_id] = e.chosen, e.rejected
+            row[e.chosen_id], row[e.rejected_id] = e.chosen_row, e.rejected_row
         ranking = sorted(score, key=lambda rid: (-score[rid], rid))
         if len(ranking) <= 2:
             result.extend(item_examples)
@@ -303,17 +401,18 @@ def ranked_pairs(examples: list[PreferenceExample], mode: str) -> list[Preferenc
         for better, worse in steps:
             if score[better] > score[worse]:
                 result.append(
-                    PreferenceExample(
+                    Decided(
                         f"ranked:{better}>{worse}",
                         first.item_id,
                         first.group_key,
-                        first.prompt,
-                        text[better],
-                        text[worse],
                         better,
                         worse,
                         votes_for,
                         votes,
+                        None,
+                        first.item_row,
+                        row[better],
+                        row[worse],
                     )
                 )
     return result

@@ -20,7 +20,7 @@ import re
 import unicodedata
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,6 +84,60 @@ class _UnionFind:
         self.parent[self.find(x)] = self.find(y)
 
 
+BUCKET_WINDOW = 256  # each item of an LSH bucket is compared with up to this many others of it
+_PAIRS_AT_ONCE = 65_536  # candidate pairs compared per numpy step: bounds the memory it takes
+
+
+SIGNATURE_CHUNK = 65_536  # texts hashed at once: bounds the word and shingle arrays (~30 per text)
+
+
+def signatures(texts: list[str]) -> np.ndarray:
+    """_signatures a chunk of texts at a time (a text's signature depends on it alone): at 10^6
+    prompts the flat word and shingle arrays of all texts at once took gigabytes."""
+    result = np.empty((len(texts), NUM_PERM), dtype=np.uint64)
+    for start in range(0, len(texts), SIGNATURE_CHUNK):
+        result[start : start + SIGNATURE_CHUNK] = _signatures(texts[start : start + SIGNATURE_CHUNK])
+    return result
+
+
+def _band_keys(signatures: np.ndarray, band: int) -> np.ndarray:
+    rows = NUM_PERM // BANDS
+    keys = np.zeros(len(signatures), dtype=np.uint64)
+    for row in range(band * rows, (band + 1) * rows):  # fold the band's rows into one key
+        keys = (keys * np.uint64(1_000_003)) ^ signatures[:, row]
+    return keys
+
+
+def near_duplicate_pairs(signatures: np.ndarray) -> Iterator[tuple[int, int]]:
+    """(row, row) of every two signatures that share an LSH bucket and agree on at least
+    NEAR_DUPLICATE_JACCARD of their positions.
+
+    Every two members of a bucket are compared, not only neighbours in the bucket's order: a
+    false candidate between two near-duplicates must not hide them from each other. The work is
+    bounded: in a bucket of more than BUCKET_WINDOW + 1 items (thousands of prompts that share a
+    band), each item is compared with the BUCKET_WINDOW items after it.
+
+        >>> same = np.arange(NUM_PERM, dtype=np.uint64)
+        >>> other = same + np.uint64(1000)
+        >>> set(near_duplicate_pairs(np.stack([same, other, same])))  # once per band they share
+        {(0, 2)}
+    """
+    for band in range(BANDS):
+        keys = _band_keys(signatures, band)
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        for distance in range(1, BUCKET_WINDOW + 1):  # position p against p + distance, vectorised
+            positions = np.flatnonzero(sorted_keys[distance:] == sorted_keys[:-distance])
+            if not len(positions):
+                break  # no bucket has more than `distance` members
+            for start in range(0, len(positions), _PAIRS_AT_ONCE):
+                chunk = positions[start : start + _PAIRS_AT_ONCE]
+                first, other = order[chunk], order[chunk + distance]
+                agreement = np.mean(signatures[first] == signatures[other], axis=1)
+                similar = np.flatnonzero(agreement >= NEAR_DUPLICATE_JACCARD)
+                yield from zip(first[similar].tolist(), other[similar].tolist(), strict=True)
+
+
 def cluster(items: Mapping[str, tuple[str, str]], near_duplicates: str = "minhash") -> dict[str, int]:
     """item id -> cluster number, from {item id: (group key, prompt text)}. Near-duplicates by
     MinHash (reworded copies), or also by sentence embeddings (paraphrases; an optional extra)."""
@@ -98,19 +152,8 @@ def cluster(items: Mapping[str, tuple[str, str]], near_duplicates: str = "minhas
             else:
                 first_of[key] = n
     if ids:
-        signatures = _signatures(texts)
-        rows = NUM_PERM // BANDS
-        for band in range(BANDS):
-            keys = np.zeros(len(ids), dtype=np.uint64)
-            for row in range(band * rows, (band + 1) * rows):  # fold the band's rows into one key
-                keys = (keys * np.uint64(1_000_003)) ^ signatures[:, row]
-            order = np.argsort(keys, kind="stable")
-            sorted_keys = keys[order]
-            same_as_previous = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1]) + 1
-            for position in same_as_previous:  # only items that share a bucket reach Python
-                first, other = int(order[position - 1]), int(order[position])
-                if float(np.mean(signatures[first] == signatures[other])) >= NEAR_DUPLICATE_JACCARD:
-                    joined.union(first, other)
+        for first, other in near_duplicate_pairs(signatures(texts)):
+            joined.union(first, other)
     if near_duplicates == "embeddings":
         from exports.embeddings import similar_pairs
 

@@ -131,7 +131,7 @@ def _atomic_write(path: Path, chunks: Iterable[bytes]) -> None:
 
 
 def jsonl_line(record: dict[str, Any]) -> bytes:
-    """One compact JSON object and a newline, UTF-8, non-ASCII kept as is (what json_text writes).
+    r"""One compact JSON object and a newline, UTF-8, non-ASCII kept as is (what json_text writes).
 
     >>> jsonl_line({"role": "user", "content": "ça"})
     b'{"role":"user","content":"\xc3\xa7a"}\n'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -239,6 +240,93 @@ def pair_votes(cur: duckdb.DuckDBPyConnection, datasets: tuple[str, ...] = ()) -
     return result
 
 
+class PairBallot(NamedTuple):
+    """One judged pair as an export selects it: ids and votes, and where its texts are (rowids of
+    its item and responses, read per batch with prompts_by_row / responses_by_row)."""
+
+    pair_id: str
+    item_id: str
+    group_key: str
+    response_a_id: str
+    response_b_id: str
+    votes: tuple[str, ...]  # per annotator in force: a preferred response id, "tie" or "both_bad"
+    strengths: tuple[int | None, ...]  # per vote, in the same order: how much better, if said
+    item_row: int
+    response_a_row: int
+    response_b_row: int
+
+
+_PAIR_BALLOTS = """
+    WITH votes AS (
+        SELECT pair_id,
+               list_sort(list({'annotator': annotator,
+                               'vote': CASE verdict WHEN 'left' THEN left_id WHEN 'right' THEN right_id
+                                       ELSE verdict END,
+                               'strength': strength})) AS ballots
+        FROM current_pair_judgments GROUP BY pair_id
+    )
+    SELECT p.id, p.item_id, i.group_key, p.response_a_id, p.response_b_id,
+           list_transform(v.ballots, b -> b.vote), list_transform(v.ballots, b -> b.strength),
+           i.rowid, ra.rowid, rb.rowid
+    FROM votes v
+    JOIN pairs p ON p.id = v.pair_id
+    JOIN items i ON i.id = p.item_id
+    JOIN responses ra ON ra.id = p.response_a_id
+    JOIN responses rb ON rb.id = p.response_b_id
+    WHERE len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], i.dataset)
+    ORDER BY p.seq
+"""
+
+
+def pair_ballots(cur: duckdb.DuckDBPyConnection, datasets: tuple[str, ...] = ()) -> Iterator[PairBallot]:
+    """pair_votes without the texts, streamed: every pair with a vote in force (of the given
+    datasets, if any), in the pairs' import order. One vote per annotator (their latest pair
+    judgment that nothing supersedes), listed in annotator order. Read it and the texts in one
+    transaction: rowids name rows of one snapshot."""
+    reader = cur.execute(_PAIR_BALLOTS, [list(datasets), list(datasets)]).to_arrow_reader(_BATCH_ROWS)
+    for batch in reader:
+        columns = [column.to_pylist() for column in batch.columns]
+        columns[5] = list(map(tuple, columns[5]))
+        columns[6] = list(map(tuple, columns[6]))
+        yield from map(PairBallot._make, zip(*columns, strict=True))
+
+
+def _texts_by_row(cur: duckdb.DuckDBPyConnection, sql: str, rows: Iterable[int]) -> dict[int, str]:
+    import pyarrow as pa
+
+    wanted = sorted(set(rows))
+    if not wanted:
+        return {}
+    cur.register("wanted_rows", pa.table({"row": pa.array(wanted, type=pa.int64())}))
+    try:
+        # The rowid range lets DuckDB skip the row groups outside it: a batch of an export reads
+        # the part of the table its rows are in, not the whole table.
+        table = cur.execute(sql, [wanted[0], wanted[-1]]).to_arrow_table()
+    finally:
+        cur.unregister("wanted_rows")
+    return dict(zip(table.column(0).to_pylist(), table.column(1).to_pylist(), strict=True))
+
+
+def prompts_by_row(cur: duckdb.DuckDBPyConnection, rows: Iterable[int]) -> dict[int, str]:
+    """The prompt JSON of the items at these rowids (PairBallot.item_row)."""
+    return _texts_by_row(
+        cur,
+        "SELECT t.rowid, t.prompt::VARCHAR FROM items t SEMI JOIN wanted_rows w ON t.rowid = w.row "
+        "WHERE t.rowid BETWEEN ? AND ?",
+        rows,
+    )
+
+
+def responses_by_row(cur: duckdb.DuckDBPyConnection, rows: Iterable[int]) -> dict[int, str]:
+    """The content of the responses at these rowids (PairBallot.response_a_row / _b_row)."""
+    return _texts_by_row(
+        cur,
+        "SELECT t.rowid, t.content FROM responses t SEMI JOIN wanted_rows w ON t.rowid = w.row "
+        "WHERE t.rowid BETWEEN ? AND ?",
+        rows,
+    )
+
+
 def log_summary(cur: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     """Counts over the whole log, and a hash of the judgments in force (for manifests)."""
     row = cur.execute(
@@ -253,6 +341,43 @@ def log_summary(cur: duckdb.DuckDBPyConnection) -> dict[str, Any]:
              AND pair_id NOT IN (SELECT pair_id FROM in_force)),
           (SELECT coalesce(sha256(string_agg(id || ':' || verdict, ',' ORDER BY id)), '') FROM in_force)
         """
+    ).fetchone()
+    assert row is not None
+    return {
+        "pair_judgments_logged": int(row[0]),
+        "pair_judgments_in_force": int(row[1]),
+        "pair_judgments_undone": int(row[2]),
+        "pairs_with_every_judgment_undone": int(row[3]),
+        "judgments_sha256": row[4],
+    }
+
+
+_IN_DATASETS = (
+    "(len(?::VARCHAR[]) = 0 OR item_id IN (SELECT id FROM items WHERE list_contains(?::VARCHAR[], dataset)))"
+)
+
+
+def export_summary(cur: duckdb.DuckDBPyConnection, datasets: tuple[str, ...] = ()) -> dict[str, Any]:
+    """log_summary over the judgments of items of the given datasets (all when empty): what an
+    export's manifest counts and hashes is what it read, not the whole log."""
+    scope = [list(datasets), list(datasets)]
+    row = cur.execute(
+        f"""
+        WITH scoped AS MATERIALIZED (
+            SELECT id, pair_id FROM judgments WHERE kind = 'pair' AND {_IN_DATASETS}
+        ),
+        in_force AS MATERIALIZED (
+            SELECT id, pair_id, verdict FROM current_pair_judgments WHERE {_IN_DATASETS}
+        )
+        SELECT
+          (SELECT count(*) FROM scoped),
+          (SELECT count(*) FROM in_force),
+          (SELECT count(*) FROM scoped j
+             WHERE EXISTS (SELECT 1 FROM judgments u WHERE u.kind = 'undo' AND u.supersedes = j.id)),
+          (SELECT count(DISTINCT pair_id) FROM scoped WHERE pair_id NOT IN (SELECT pair_id FROM in_force)),
+          (SELECT coalesce(sha256(string_agg(id || ':' || verdict, ',' ORDER BY id)), '') FROM in_force)
+        """,
+        scope + scope,
     ).fetchone()
     assert row is not None
     return {

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
 
 import pytest
 
+from exports.registry import FORMATS
 from exports.run import ExportOptions, run_export
 from exports.select import SelectionPolicy, aggregate
 from labeling.errors import ExportError, JudgmentError
@@ -124,33 +126,23 @@ def judged_store(store: Store, tmp_path: Path) -> Store:
     return store
 
 
+# Every record export of the registry, with each format flag it has: (kind, target, flags, golden file).
 VARIANTS = [
-    ("dpo", "trl", {}),
-    ("dpo", "trl", {"standard": True}),
-    ("dpo", "openai", {}),
-    ("sft", "trl", {}),
-    ("sft", "trl", {"prompt_completion": True}),
-    ("sft", "openai", {}),
-    ("kto", "trl", {}),
-    ("reward", "trl", {}),
-    ("evals", "openai-evals", {}),
-    ("evals", "oaieval", {}),
-    ("evals", "promptfoo", {}),
+    (f.kind, f.target, flags, golden)
+    for f in FORMATS
+    if f.builder is not None and f.golden is not None
+    for flags, golden in [({}, f.golden), *(({flag: True}, name) for flag, name in f.variants.items())]
 ]
 
 
-def golden_name(kind: str, target: str, flags: dict[str, bool]) -> str:
-    return "_".join([kind, target, *sorted(flags)]) + ".jsonl"
-
-
-@pytest.mark.parametrize(("kind", "target", "flags"), VARIANTS, ids=[golden_name(*v) for v in VARIANTS])
+@pytest.mark.parametrize(("kind", "target", "flags", "golden_file"), VARIANTS, ids=[v[3] for v in VARIANTS])
 def test_records_match_the_golden_files(
-    judged_store: Store, tmp_path: Path, kind: str, target: str, flags: dict[str, bool]
+    judged_store: Store, tmp_path: Path, kind: str, target: str, flags: dict[str, bool], golden_file: str
 ) -> None:
     options = ExportOptions(**flags, all_items=kind == "evals")  # an eval set of every judged item
     run_export(judged_store, tmp_path, kind=kind, target=target, options=options, now=utc_now)
     written = (tmp_path / f"{kind}_{target}.jsonl").read_text(encoding="utf-8")
-    golden = GOLDEN / golden_name(kind, target, flags)
+    golden = GOLDEN / golden_file
     if os.environ.get("PREFDESK_UPDATE_GOLDEN"):
         golden.write_text(written, encoding="utf-8")
     assert written == golden.read_text(encoding="utf-8")
@@ -835,3 +827,57 @@ def test_an_empty_export_says_which_stage_emptied_it(
     assert not (tmp_path / "out").exists()
     with judged_store.cursor() as cur:
         assert cur.execute("SELECT count(*) FROM exports").fetchone() == before
+
+
+@pytest.mark.parametrize("kind", ["dpo", "judgments"])
+def test_a_dataset_filter_counts_and_hashes_only_that_datasets_judgments(
+    judged_store: Store, tmp_path: Path, kind: str
+) -> None:
+    """The golden dataset has an undone pair and 11 judgments; 'other' has one judgment in force:
+    the manifest of `--dataset other` speaks of that one judgment only."""
+    import_files(judged_store, [write_jsonl(tmp_path / "other.jsonl", [RECORDS[0]])], dataset="other")
+    pair_id, a, b = _pairs_of(judged_store, "other")
+    record_pair_judgment(
+        judged_store,
+        client_id="judgment-other",
+        annotator="ana",
+        pair_id=pair_id,
+        left_id=a,
+        right_id=b,
+        verdict="left",
+        now=utc_now,
+    )
+    with judged_store.cursor() as cur:
+        (judgment_id,) = cur.execute("SELECT id FROM judgments WHERE pair_id = ?", [pair_id]).fetchone()
+    target = "trl" if kind == "dpo" else "jsonl"
+    manifest = run_export(
+        judged_store,
+        tmp_path / "one",
+        kind=kind,
+        target=target,
+        options=ExportOptions(datasets=("other",)),
+        now=utc_now,
+    )
+    assert manifest["judgments"] == {
+        "pair_judgments_logged": 1,
+        "pair_judgments_in_force": 1,
+        "pair_judgments_undone": 0,
+        "pairs_with_every_judgment_undone": 0,
+        "judgments_sha256": hashlib.sha256(f"{judgment_id}:left".encode()).hexdigest(),
+    }
+    if kind == "dpo":
+        assert manifest["skipped"]["undone"] == 0
+    everything = run_export(judged_store, tmp_path / "all", kind=kind, target=target, now=utc_now)
+    assert everything["judgments"]["pair_judgments_logged"] == 12  # 11 golden + 1 other
+    assert everything["judgments"]["pairs_with_every_judgment_undone"] == 1
+
+
+def _pairs_of(store: Store, dataset: str) -> tuple[str, str, str]:
+    with store.cursor() as cur:
+        row = cur.execute(
+            "SELECT p.id, p.response_a_id, p.response_b_id FROM pairs p JOIN items i ON i.id = p.item_id "
+            "WHERE i.dataset = ?",
+            [dataset],
+        ).fetchone()
+    assert row is not None
+    return row

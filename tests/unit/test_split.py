@@ -6,11 +6,14 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exports import split
 from exports.run import ExportOptions, run_export
-from exports.split import cluster, normalise, plan_split
+from exports.split import BANDS, NUM_PERM, cluster, near_duplicate_pairs, normalise, plan_split
 from labeling.desk import Desk, ShownPair
 from labeling.ingest import import_files, utc_now
 from store.db import Store
@@ -156,3 +159,28 @@ def test_an_export_with_an_eval_split_writes_both_and_registers_eval_items(
     )
     again_eval = {json.dumps(r["prompt"]) for r in lines(tmp_path / "again" / "dpo_trl.eval.jsonl")}
     assert eval_prompts <= again_eval  # registered eval items stay eval items, whatever the seed
+
+
+def test_a_false_candidate_between_two_near_duplicates_does_not_hide_them() -> None:
+    """A and B agree on 52 of 64 positions (0.81: near-duplicates) but share only bands 0-3, one
+    differing row in each other band. X shares bands 0-3 with both (the same LSH buckets) and
+    nothing else (0.25). In bucket order X sits between A and B: comparing neighbours only
+    (A-X, X-B) never compares A with B."""
+    rows = NUM_PERM // BANDS
+    a = np.arange(NUM_PERM, dtype=np.uint64)
+    b = a.copy()
+    b[[band * rows for band in range(4, BANDS)]] += np.uint64(10_000)
+    x = a + np.uint64(20_000)
+    x[: 4 * rows] = a[: 4 * rows]
+    assert np.mean(a == b) >= 0.8 > np.mean(a == x)
+    assert set(near_duplicate_pairs(np.stack([a, x, b]))) == {(0, 2)}  # once per shared band
+    assert set(near_duplicate_pairs(np.stack([x, a, b]))) == {(1, 2)}  # neighbours: found either way
+
+
+def test_signatures_in_chunks_are_the_signatures_of_all_texts_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    texts = [normalise(variant(q, style)) for q in QUESTIONS for style in range(5)] + ["", "one", "two words"]
+    whole = split._signatures(texts)
+    monkeypatch.setattr(split, "SIGNATURE_CHUNK", 4)  # 28 texts: 7 chunks, the last one short
+    assert np.array_equal(split.signatures(texts), whole)

@@ -15,13 +15,12 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from exports import eval_registry, evals, table, write
 from exports.empty import Funnel, why_empty
@@ -54,10 +53,7 @@ from labeling.models import Message, Role
 from labeling.perf import gc_paused
 from store import judgments as log
 from store import registry
-from store.db import Store, Tx
-
-if TYPE_CHECKING:
-    import duckdb
+from store.db import Cursor, Store, Tx
 
 OPENAI_MINIMUM_EXAMPLES = 10
 
@@ -84,7 +80,7 @@ def _batches(entries: Iterable[Entry], size: int) -> Iterator[list[Entry]]:
         yield batch
 
 
-def with_texts(cur: duckdb.DuckDBPyConnection, entries: Iterable[Entry]) -> Iterator[tuple[Entry, Source]]:
+def with_texts(cur: Cursor, entries: Iterable[Entry]) -> Iterator[tuple[Entry, Source]]:
     """Each entry with what its record is built from, in order: texts read a batch at a time (one
     query for the batch's prompts, one for its responses), each prompt parsed once per batch."""
     for batch in _batches(entries, BATCH_RECORDS):
@@ -233,7 +229,7 @@ class Screened(NamedTuple):
 
 
 def _screen(
-    cur: duckdb.DuckDBPyConnection,
+    cur: Cursor,
     kind: str,
     target: str,
     entries: list[Entry],
@@ -306,7 +302,7 @@ def check_records(
 
 
 def _write_data(
-    cur: duckdb.DuckDBPyConnection,
+    cur: Cursor,
     kind: str,
     target: str,
     entries: list[Entry],
@@ -357,25 +353,13 @@ def run_export(
     _validate(kind, target, options)
     if kind == "judgments":
         return _export_judgments(store, out_dir, target=target, options=options, now=now)
-    with _snapshot(store) as cur:
+    with store.snapshot() as cur:
         return _export_records(store, cur, out_dir, kind=kind, target=target, options=options, now=now)
-
-
-@contextmanager
-def _snapshot(store: Store) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A cursor whose reads all see one state of the store (one read transaction): the texts read
-    per batch belong to the votes selected at the start, whatever is judged meanwhile."""
-    with store.cursor() as cur:
-        cur.execute("BEGIN TRANSACTION")
-        try:
-            yield cur
-        finally:
-            cur.execute("ROLLBACK")
 
 
 def _export_records(
     store: Store,
-    cur: duckdb.DuckDBPyConnection,
+    cur: Cursor,
     out_dir: Path,
     *,
     kind: str,

@@ -1,6 +1,6 @@
 """What can be judged: items (prompts), their responses, and the pairs built from them.
 
-Imports check and insert inside one transaction (`store.transaction()`), so an import either
+Imports check and insert inside one write unit (`store.write(unit)`), so an import either
 lands whole or not at all.
 """
 

@@ -88,6 +88,17 @@ class Store:
         finally:
             cur.close()
 
+    @contextmanager
+    def snapshot(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor whose reads all see one state of the store (one read transaction): an export
+        reading texts batch by batch sees the votes it selected, whatever is judged meanwhile."""
+        with self.cursor() as cur:
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+            finally:
+                cur.execute("ROLLBACK")
+
     def write(self, unit: Callable[[Tx], T]) -> T:
         """Run `unit(tx)` in one transaction on the writer thread and return its result once
         committed. Any error rolls it back (nothing stored) and reaches the caller; the engine's

@@ -180,64 +180,7 @@ def last_current_judgment(cur: duckdb.DuckDBPyConnection, annotator: str) -> Pai
 _RECENT = 64  # the annotator's latest judgments looked at first
 
 
-class PairVotes(NamedTuple):
-    """Everything an exporter needs about one judged pair (a row: exports read 10^5-10^6 of them)."""
-
-    pair_id: str
-    item_id: str
-    prompt_json: str
-    group_key: str
-    response_a_id: str
-    response_a: str
-    response_b_id: str
-    response_b: str
-    votes: tuple[str, ...]  # per annotator in force: a preferred response id, "tie" or "both_bad"
-    strengths: tuple[int | None, ...] = ()  # per vote, in the same order: how much better, if said
-
-
-# One vote per annotator: their latest pair judgment that nothing supersedes (the
-# current_pair_judgments view), listed in annotator order. list_sort over structs led by the
-# annotator is ~5x faster than list(... ORDER BY annotator), DuckDB's sorted aggregate.
-_PAIR_VOTES = """
-    WITH votes AS (
-        SELECT pair_id,
-               list_sort(list({'annotator': annotator,
-                               'vote': CASE verdict WHEN 'left' THEN left_id WHEN 'right' THEN right_id
-                                       ELSE verdict END,
-                               'strength': strength})) AS ballots
-        FROM current_pair_judgments GROUP BY pair_id
-    )
-    SELECT p.id, p.item_id, i.prompt, i.group_key, ra.id, ra.content, rb.id, rb.content,
-           list_transform(v.ballots, b -> b.vote), list_transform(v.ballots, b -> b.strength), p.seq
-    FROM votes v
-    JOIN pairs p ON p.id = v.pair_id
-    JOIN items i ON i.id = p.item_id
-    JOIN responses ra ON ra.id = p.response_a_id
-    JOIN responses rb ON rb.id = p.response_b_id
-    WHERE len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], i.dataset)
-"""
 _BATCH_ROWS = 65_536  # rows turned into Python objects at a time: caps the extra memory
-
-
-def pair_votes(cur: duckdb.DuckDBPyConnection, datasets: tuple[str, ...] = ()) -> list[PairVotes]:
-    """Votes in force on every pair that has any (of the given datasets, if any), in the pairs'
-    import order."""
-    import pyarrow.compute as pc
-
-    table = cur.execute(_PAIR_VOTES, [list(datasets), list(datasets)]).to_arrow_table()
-    # Sorting the seq column alone and taking rows in that order is cheaper than ORDER BY, which
-    # sorts every row with its texts.
-    order = pc.sort_indices(table.column("seq"))
-    table = table.drop_columns(["seq"])
-    result: list[PairVotes] = []
-    for start in range(0, len(order), _BATCH_ROWS):
-        batch = table.take(order[start : start + _BATCH_ROWS])
-        # Column by column through Arrow: much faster than fetchall's row tuples.
-        columns = [column.to_pylist() for column in batch.columns]
-        columns[8] = list(map(tuple, columns[8]))
-        columns[9] = list(map(tuple, columns[9]))
-        result.extend(map(PairVotes._make, zip(*columns, strict=True)))
-    return result
 
 
 class PairBallot(NamedTuple):
@@ -279,7 +222,7 @@ _PAIR_BALLOTS = """
 
 
 def pair_ballots(cur: duckdb.DuckDBPyConnection, datasets: tuple[str, ...] = ()) -> Iterator[PairBallot]:
-    """pair_votes without the texts, streamed: every pair with a vote in force (of the given
+    """Votes in force per pair without the texts, streamed: every pair with a vote in force (of the given
     datasets, if any), in the pairs' import order. One vote per annotator (their latest pair
     judgment that nothing supersedes), listed in annotator order. Read it and the texts in one
     transaction: rowids name rows of one snapshot."""

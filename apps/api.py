@@ -52,7 +52,7 @@ from exports import downloads, eval_registry
 from exports.run import ExportOptions, run_export
 from labeling import audit, tokens, users
 from labeling.blind import Blinder
-from labeling.clock import parse_duration
+from labeling.clock import parse_duration, utc_now
 from labeling.desk import BlindClaim, Desk
 from labeling.errors import (
     IdempotencyConflict,
@@ -66,7 +66,7 @@ from labeling.errors import (
     TooManyJudgments,
     UserExists,
 )
-from labeling.ingest import import_records, utc_now
+from labeling.ingest import import_records
 from labeling.models import EvalSet, ExportRef, PairJudgment, User, UserRole
 from labeling.stats import desk_stats
 from store.db import Store

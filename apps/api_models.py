@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from exports.select import AGGREGATIONS, BOTH_BAD_POLICIES, PAIR_MODES, TIE_POLICIES
-from labeling.ingest_formats import FORMATS
+from labeling.ingest.formats import FORMATS
 
 ClientId = Field(
     pattern=r"^[A-Za-z0-9_.:-]{8,64}$",

@@ -38,9 +38,9 @@ from apps.gradio_app.main import build_app, launch_options
 from apps.settings import DEFAULT_MAX_IMPORT_MB, DemoSettings, ServeSettings
 from apps.signin import DeskSignIn
 from labeling import users
+from labeling.clock import utc_now
 from labeling.demo import DEMO_PASSWORD, DEMO_USER, prepare_demo
 from labeling.desk import Desk
-from labeling.ingest import utc_now
 from labeling.queue import QueuePolicy
 from labeling.ratelimit import JudgingRate
 from labeling.signin import SessionPolicy, SignInPolicy

@@ -25,8 +25,8 @@ from typing import Any
 
 from labeling import judgments, queue
 from labeling.blind import Blinder
+from labeling.clock import utc_now
 from labeling.errors import StaleShowing, TooManyJudgments
-from labeling.ingest import utc_now
 from labeling.judgments import Recorded
 from labeling.models import PairJudgment, Progress, Showing
 from labeling.queue import PairIndex, QueuePolicy

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from exports.run import ExportOptions, run_export
 from exports.split import cluster, normalise, plan_split
+from labeling.clock import utc_now
 from labeling.desk import Desk, ShownPair
-from labeling.ingest import import_files, utc_now
+from labeling.ingest import import_files
 from store.db import Store
 from tests.conftest import write_jsonl
 

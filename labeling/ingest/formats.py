@@ -257,7 +257,7 @@ def _arena_battle(record: dict[str, Any], side_a: list[Stored], side_b: list[Sto
     """A battle's prompt, answers and turns used. Multi-turn battles whose histories differ keep
     only turn one."""
     winner = record.get("winner")
-    if winner is not None and winner not in _ARENA_WINNERS:
+    if winner is not None and (type(winner) is not str or winner not in _ARENA_WINNERS):
         raise FieldProblem("winner", f"unknown value {winner!r} (expected one of {sorted(_ARENA_WINNERS)})")
     for side, name in ((side_a, "conversation_a"), (side_b, "conversation_b")):
         last = side[-1]

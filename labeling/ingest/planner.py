@@ -31,7 +31,6 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any, Protocol
 
-import orjson
 import pyarrow as pa
 
 from labeling.errors import ImportRejected, Problem
@@ -228,7 +227,7 @@ class Planner:
         self.problems = Problems()
         self.item_index: dict[str, int] = {}
         self.item_hashes: list[str] = []
-        self.item_first: list[tuple[int, int, bytes | None]] = []  # source, line, content digest
+        self.item_first: list[tuple[int, int, int | None]] = []  # source, line, content digest
         self.grown: dict[int, _Grown] = {}  # items that records without an id may merge into
         self.every: set[int] = set()  # items whose responses are all paired
         self.regrow: set[int] = set()  # ...that grew after their first record
@@ -352,7 +351,18 @@ class Planner:
         rank = self.item_index.get(item_id)
         digest = None
         if parsed.source_id is not None:
-            digest = blake2b(orjson.dumps(parsed[1:], default=str), digest_size=16).digest()
+            # What a repeat of the id is compared by (ids repeat rarely: an exact hash of the
+            # content would cost more than the rest of the record's planning).
+            digest = hash(
+                (
+                    parsed.prompt,
+                    *parsed.responses,
+                    parsed.metadata,
+                    parsed.group_key,
+                    parsed.pairs is None,
+                    parsed.pair_metadata is None,
+                )
+            )
             if rank is not None:
                 first_source, first_line, first_digest = self.item_first[rank]
                 if first_digest == digest:
@@ -389,7 +399,7 @@ class Planner:
         parsed: Parsed,
         item_id: str,
         prompt_hash: str,
-        first: tuple[int, int, bytes | None],
+        first: tuple[int, int, int | None],
         rows: _Rows,
     ) -> None:
         rank = len(self.item_hashes)

@@ -18,7 +18,6 @@ order a person reads a record, and gives per record a `Parsed` or the record's f
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import combinations
 from typing import Any, NamedTuple
 
 from labeling.ingest.rules import (
@@ -183,6 +182,18 @@ def _common_prefix_length(a: list[Stored], b: list[Stored]) -> int:
     return n
 
 
+def _shared_start(a: str, b: str) -> int:
+    """The length of the longest common prefix (halving: each comparison runs in C)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[low:middle] == b[low:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
 def _trl_row(record: dict[str, Any]) -> tuple[list[Stored], str, str]:
     """TRL's prompt and answers: an explicit or implicit prompt, standard strings or messages."""
     chosen_raw, rejected_raw = record["chosen"], record["rejected"]
@@ -197,9 +208,7 @@ def _trl_row(record: dict[str, Any]) -> tuple[list[Stored], str, str]:
             rejected = _one_assistant_message(rejected_raw, "rejected")
     elif isinstance(chosen_raw, str):
         chosen_text, rejected_text = text(chosen_raw, "chosen"), text(rejected_raw, "rejected")
-        n = 0
-        while n < min(len(chosen_text), len(rejected_text)) and chosen_text[n] == rejected_text[n]:
-            n += 1
+        n = _shared_start(chosen_text, rejected_text)
         if n and chosen_text[n - 1] == " ":  # as TRL's extract_prompt: the space goes with the answer
             n -= 1
         if not chosen_text[:n].strip():
@@ -325,7 +334,3 @@ PARSERS: dict[str, Callable[[Batch], list[Outcome]]] = {
     "trl": parse_trl,
     "arena": parse_arena,
 }
-
-
-def every_combination(count: int) -> list[tuple[int, int]]:
-    return list(combinations(range(count), 2))

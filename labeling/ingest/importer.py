@@ -23,6 +23,7 @@ header. It is written in the import's transaction: with the rows, or not at all.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -56,6 +57,9 @@ from store import catalog
 from store.db import Store
 
 DEFAULT_LIMITS = ImportLimits()
+# Records sent already parsed (REST) by a parser that takes NaN and Infinity: refused, as the
+# file readers refuse them (labeling/ingest/readers.py).
+NOT_JSON_NUMBERS = "not valid JSON: NaN and Infinity are not numbers JSON allows"
 _DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -128,15 +132,30 @@ class _Source:
                 located.append((number, Problem(name, number, None, "expected a JSON object", "record")))
                 continue
             try:  # what a file reader would refuse, e.g. integers beyond 64 bits
-                digest.update(orjson.dumps(record, option=orjson.OPT_SORT_KEYS))
+                data = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
             except TypeError as exc:
                 located.append(
                     (number, Problem(name, number, None, f"cannot be stored as JSON: {exc}", "record"))
                 )
                 continue
+            if orjson.loads(data) != record and _non_finite(record):  # orjson writes them as null
+                located.append((number, Problem(name, number, None, NOT_JSON_NUMBERS, "record")))
+                continue
+            digest.update(data)
             located.append((number, record))
         hexdigest = digest.hexdigest()
         return cls(name, "record", lambda: located, lambda: hexdigest)
+
+
+def _non_finite(value: Any) -> bool:
+    """Whether NaN or Infinity is anywhere in a parsed JSON value."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_non_finite(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(_non_finite(item) for item in value)
+    return False
 
 
 class _Headers:

@@ -430,14 +430,16 @@ class Planner:
             pairs = list(combinations(range(len(ids)), 2))
         else:
             pairs = parsed.pairs
+        label = parsed.pair_metadata if parsed.pairs is not None else None
+        blake2b = hashlib.blake2b
         for x, y in pairs:
-            pair = pair_id_for(ids[x], ids[y])
-            label = parsed.pair_metadata if parsed.pairs is not None else None
-            rows.add_pair(
-                item_id, rank, pair, pair_metadata(pair[1], pair[2], ids[x], label) if label else "{}"
-            )
+            id_x, id_y = ids[x], ids[y]
+            low, high = (id_x, id_y) if id_x < id_y else (id_y, id_x)  # as ids.pair_id_for
+            pair_id = "p_" + blake2b(f"{low}\x1f{high}".encode(), digest_size=8).hexdigest()
+            metadata = pair_metadata(low, high, id_x, label) if label else "{}"
+            rows.add_pair(item_id, rank, (pair_id, low, high), metadata)
             if grown is not None:
-                grown.pairs.add(pair[0])
+                grown.pairs.add(pair_id)
         if grown is not None:
             self.grown[rank] = grown
 

@@ -172,3 +172,18 @@ def test_a_repeated_id_is_compared_by_its_whole_content(store: Store, tmp_path: 
     report = import_files(store, [write_jsonl(tmp_path / "ok.jsonl", [first, first])])
     assert (report.items_added, report.duplicate_records) == (1, 1)
     assert json.loads(rows(store, "SELECT metadata FROM items")[0][0]) == {"k": 1}
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_records_sent_with_nan_or_infinity_are_refused_like_files(store: Store, value: float) -> None:
+    records = [
+        {"prompt": "Q", "response_a": "a", "response_b": "b"},
+        {"prompt": "R", "response_a": "a", "response_b": "b", "metadata": {"score": [1.5, value]}},
+    ]
+    with pytest.raises(ImportRejected) as rejected:
+        import_records(store, records, dataset="api", source="records")
+    assert str(rejected.value).splitlines() == [
+        "records (record 2): not valid JSON: NaN and Infinity are not numbers JSON allows",
+        "Nothing was imported.",
+    ]
+    assert rows(store, "SELECT count(*) FROM items") == [(0,)]

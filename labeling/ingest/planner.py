@@ -24,6 +24,8 @@ that order, which is the order they are served in.
 from __future__ import annotations
 
 import hashlib
+import re
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,6 +43,9 @@ from labeling.ingest.rules import Batch, FieldProblem, SkipRecord
 from labeling.models import ImportLimits
 
 MAX_PROBLEMS = 20
+NO_DIGEST = -1  # hash() never gives -1
+_LINE_MASK = (1 << 40) - 1
+_HEX16 = re.compile(r"[0-9a-f]{16}")
 CSV_COLUMNS = {"pairs": ("prompt", "response_a", "response_b"), "trl": ("chosen", "rejected")}
 
 
@@ -101,6 +106,7 @@ class Chunk:
 class _Grown:
     """An item that may gain rows from later records: its responses and pairs so far."""
 
+    item_id: str
     responses: dict[str, None] = field(default_factory=dict)  # ids, in first-seen order
     pairs: set[str] = field(default_factory=set)
 
@@ -226,8 +232,11 @@ class Planner:
         self.chunk_records = chunk_records
         self.problems = Problems()
         self.item_index: dict[str, int] = {}
-        self.item_hashes: list[str] = []
-        self.item_first: list[tuple[int, int, int | None]] = []  # source, line, content digest
+        # Per item, in arrays (a million items would be ~200 MB of tuples): where it was first
+        # seen (source << 40 | line), and the hash of its first record's content when it has an id.
+        self.item_first = array("q")
+        self.item_digest = array("q")  # NO_DIGEST for an item of records without an id
+        self.hex_id_hashes: dict[int, str] = {}  # prompt hashes of items whose id looks like one
         self.grown: dict[int, _Grown] = {}  # items that records without an id may merge into
         self.every: set[int] = set()  # items whose responses are all paired
         self.regrow: set[int] = set()  # ...that grew after their first record
@@ -239,17 +248,17 @@ class Planner:
         return Problem(src.name, line, None, "", src.unit)
 
     def item_where(self, rank: int) -> Problem:
-        source, line, _ = self.item_first[rank]
-        return self.where(source, line)
+        packed = self.item_first[rank]
+        return self.where(packed >> 40, packed & _LINE_MASK)
 
     def item_id(self, rank: int) -> str:
-        return self._item_ids[rank]
+        """The id of an item in `grown` (every item in `regrow` is)."""
+        return self.grown[rank].item_id
 
     def chunks(
         self, sources: Sequence[Source], requested: str, headers: Headers, report: Report
     ) -> Iterator[Chunk]:
         self._sources = list(sources)
-        self._item_ids: list[str] = []
         entries: list[_Entry] = []
         with ThreadPoolExecutor(max_workers=1) as hashing:
             digests: list[tuple[int, Future[str], list[int], list[str | None]]] = []
@@ -349,7 +358,7 @@ class Planner:
         prompt_hash = blake2b(parsed.prompt.encode(), digest_size=8).hexdigest()
         item_id = f"{self.dataset}/{parsed.source_id if parsed.source_id is not None else prompt_hash}"
         rank = self.item_index.get(item_id)
-        digest = None
+        digest = NO_DIGEST
         if parsed.source_id is not None:
             # What a repeat of the id is compared by (ids repeat rarely: an exact hash of the
             # content would cost more than the rest of the record's planning).
@@ -364,12 +373,12 @@ class Planner:
                 )
             )
             if rank is not None:
-                first_source, first_line, first_digest = self.item_first[rank]
+                first_digest = self.item_digest[rank]
                 if first_digest == digest:
                     report.duplicate_records += 1
                     return
-                if first_digest is not None:
-                    where = self.where(first_source, first_line)
+                if first_digest != NO_DIGEST:
+                    where = self.item_where(rank)
                     src = self._sources[source]
                     self.problems.add(
                         Problem(
@@ -383,7 +392,7 @@ class Planner:
                     )
                     return
         if rank is None:
-            self._new_item(parsed, item_id, prompt_hash, (source, line, digest), rows)
+            self._new_item(parsed, item_id, prompt_hash, source, line, digest, rows)
         else:
             self._merge(parsed, item_id, rank, prompt_hash, source, line, rows)
 
@@ -399,14 +408,17 @@ class Planner:
         parsed: Parsed,
         item_id: str,
         prompt_hash: str,
-        first: tuple[int, int, int | None],
+        source: int,
+        line: int,
+        digest: int,
         rows: _Rows,
     ) -> None:
-        rank = len(self.item_hashes)
+        rank = len(self.item_first)
         self.item_index[item_id] = rank
-        self._item_ids.append(item_id)
-        self.item_hashes.append(prompt_hash)
-        self.item_first.append(first)
+        self.item_first.append(source << 40 | line)
+        self.item_digest.append(digest)
+        if parsed.source_id is not None and _HEX16.fullmatch(parsed.source_id):
+            self.hex_id_hashes[rank] = prompt_hash
         rows.item_ids.append(item_id)
         rows.item_ranks.append(rank)
         rows.items["source_id"].append(parsed.source_id)
@@ -421,11 +433,14 @@ class Planner:
             rows.models.append(model)
             rows.contents.append(content)
             rows.response_metadata.append(metadata)
-        grown = _Grown(dict.fromkeys(ids)) if parsed.source_id is None or parsed.pairs is None else None
+        # Records without an id may merge into this item later (and into one whose id looks
+        # like a prompt hash): keep what they must not add twice.
+        mergeable = parsed.source_id is None or parsed.pairs is None or rank in self.hex_id_hashes
+        grown = _Grown(item_id, dict.fromkeys(ids)) if mergeable else None
         if parsed.pairs is None:
             self.every.add(rank)
             if len(ids) > self.limits.max_responses_per_item:
-                where = self.where(first[0], first[1])
+                where = self.where(source, line)
                 self.problems.add(too_many_responses(where, item_id, len(ids), self.limits))
             pairs = list(combinations(range(len(ids)), 2))
         else:
@@ -447,13 +462,19 @@ class Planner:
         self, parsed: Parsed, item_id: str, rank: int, prompt_hash: str, source: int, line: int, rows: _Rows
     ) -> None:
         src = self._sources[source]
-        if self.item_hashes[rank] != prompt_hash:
+        # An item of records without an id has its prompt's hash as its id; an item of records
+        # with an id can meet a record without one only if that id looks like a prompt hash.
+        if self.item_digest[rank] == NO_DIGEST:
+            first_hash = item_id[len(self.dataset) + 1 :]
+        else:
+            first_hash = self.hex_id_hashes.get(rank, "")
+        if first_hash != prompt_hash:
             self.problems.add(
                 Problem(src.name, line, "prompt", "differs from the first record with this id", src.unit)
             )
             return
         self.merged = True
-        grown = self.grown.setdefault(rank, _Grown())
+        grown = self.grown.setdefault(rank, _Grown(item_id))
         ids = self._response_ids(item_id, parsed)
         for response_id, (model, content, metadata) in zip(ids, parsed.responses, strict=True):
             if response_id not in grown.responses:
@@ -496,10 +517,10 @@ class Planner:
         paired."""
         rows = _Rows()
         ranks = sorted(self.regrow)
-        found = responses_of([self._item_ids[rank] for rank in ranks])
+        found = responses_of([self.grown[rank].item_id for rank in ranks])
         for rank in ranks:
-            item_id = self._item_ids[rank]
-            grown = self.grown[rank].responses if rank in self.grown else {}
+            item_id = self.grown[rank].item_id
+            grown = self.grown[rank].responses
             new = [response_id for response_id in grown if response_id not in stored_before]
             every = dict(found.get(item_id, []))
             fresh = set(new)

@@ -11,7 +11,7 @@ from pydantic_core import PydanticCustomError
 
 from exports.registry import KINDS, TARGETS
 from exports.select import AGGREGATIONS, BOTH_BAD_POLICIES, PAIR_MODES, TIE_POLICIES
-from labeling.ingest_formats import FORMATS
+from labeling.ingest.formats import FORMATS
 from labeling.models import CLIENT_ID_PATTERN, DATASET_NAME_PATTERN, MAX_RATIONALE, STRENGTHS, VERDICTS
 
 ClientId = Field(

@@ -109,7 +109,7 @@ def _dataset_list(chosen: cli_settings.DatasetListSettings, ctx: Context) -> int
 
 
 def _dataset_set(chosen: cli_settings.DatasetSetSettings, ctx: Context) -> int:
-    from labeling.ingest import utc_now
+    from labeling.clock import utc_now
     from labeling.wording import set_wording
 
     wording = set_wording(
@@ -382,7 +382,7 @@ def _evals_registry_list(chosen: cli_settings.EvalRegistryListSettings, ctx: Con
 
 def _evals_registry_remove(chosen: cli_settings.EvalRegistryRemoveSettings, ctx: Context) -> int:
     from exports import eval_registry
-    from labeling.ingest import utc_now
+    from labeling.clock import utc_now
 
     removal = eval_registry.remove_eval_set(ctx.store, chosen.export_id, now=utc_now)
     export = removal.eval_set.export

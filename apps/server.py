@@ -40,9 +40,9 @@ from apps.hosts import check_host, is_loopback
 from apps.settings import DEFAULT_MAX_IMPORT_MB, DemoSettings, ServeSettings
 from apps.signin import DeskSignIn
 from labeling import users
+from labeling.clock import utc_now
 from labeling.demo import DEMO_PASSWORD, DEMO_USER, prepare_demo
 from labeling.desk import Desk
-from labeling.ingest import utc_now
 from labeling.queue import QueuePolicy
 from labeling.ratelimit import JudgingRate
 from labeling.signin import SessionPolicy, SignInPolicy

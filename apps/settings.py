@@ -27,7 +27,7 @@ from exports.options import (
 )
 from labeling.clock import describe_duration, parse_duration
 from labeling.errors import BadUserInput
-from labeling.ingest_formats import FORMATS
+from labeling.ingest.formats import FORMATS
 from labeling.models import ImportLimits
 
 DEFAULT_PORT = 7860

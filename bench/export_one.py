@@ -35,7 +35,8 @@ def main() -> None:
     import import_export as bench
 
     from exports.run import ExportOptions, run_export
-    from labeling.ingest import import_files, utc_now
+    from labeling.clock import utc_now
+    from labeling.ingest import import_files
     from store.db import open_store
 
     db = Path(f"/tmp/prefdesk-bench-{args.pairs}.duckdb")

@@ -1,6 +1,11 @@
 """Import and export throughput: N pairs imported from JSONL, N judgments exported per target.
 
     python bench/import_export.py [--pairs 100000] [--repeat 2] [--out bench/results/import_export.json]
+    python bench/import_export.py --pairs 100000 --import-only  # the import figures alone
+
+Imports are measured twice: on mixed files of every format (write_mixed_files: chat prompts,
+multi-turn, tool calls, `responses`, TRL and Arena files) and on the plain `pairs` file the
+exports then read.
 
 Prints a table and writes the figures as JSON (bench/results/import_export.json by default).
 Each export runs `--repeat` times; the table gives the fastest and slowest run (the machine's
@@ -25,11 +30,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from exports.run import KINDS, ExportOptions, run_export  # noqa: E402
-from labeling.ingest import import_files, utc_now  # noqa: E402
+from labeling.clock import utc_now  # noqa: E402
+from labeling.ingest import import_files  # noqa: E402
 from labeling.models import PairJudgment, PairVerdict  # noqa: E402
 from store import judgments as log  # noqa: E402
 from store.db import Store, open_store  # noqa: E402
@@ -56,6 +64,182 @@ def write_pairs(path: Path, count: int, rng: random.Random) -> None:
                 "model_b": "bot-v2",
             }
             handle.write(json.dumps(record) + "\n")
+
+
+def _turns(rng: random.Random, n: int, turns: int) -> list[dict[str, Any]]:
+    """A chat prompt: a system message, `turns` earlier user/assistant exchanges, the question."""
+    messages: list[dict[str, Any]] = [{"role": "system", "content": "You are Northwind's support agent."}]
+    for turn in range(turns):
+        messages.append({"role": "user", "content": f"Earlier {turn} of ticket {n}: " + sentence(rng, 12)})
+        messages.append({"role": "assistant", "content": sentence(rng, 20)})
+    messages.append({"role": "user", "content": f"Ticket {n}: " + sentence(rng, 30)})
+    return messages
+
+
+def _tool_turns(rng: random.Random, n: int) -> list[dict[str, Any]]:
+    """A prompt that ends with a tool result (OpenAI-style call with an id)."""
+    call = {
+        "id": f"call_{n}",
+        "type": "function",
+        "function": {"name": "find_order", "arguments": f'{{"order": {n}}}'},
+    }
+    return [
+        {"role": "user", "content": f"Where is order {n}? " + sentence(rng, 20)},
+        {"role": "assistant", "content": "", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": f"call_{n}", "content": '{"status": "shipped"}'},
+    ]
+
+
+def write_mixed_files(folder: Path, pairs: int, rng: random.Random) -> list[Path]:
+    """Files of every format that make `pairs` pairs together, as teams bring them: `pairs`
+    records with text and chat prompts (multi-turn, system, tool calls, metadata), `responses`
+    records of three answers (three pairs each), TRL rows (conversational and standard, explicit
+    and implicit prompts), and Arena battles of one question by several model pairs (items merged
+    by prompt). About 55% / 15% / 15% / 15% of the pairs."""
+    counts = {"responses": pairs * 15 // 100 // 3, "trl": pairs * 15 // 100, "arena": pairs * 15 // 100}
+    counts["pairs"] = pairs - 3 * counts["responses"] - counts["trl"] - counts["arena"]
+    writers: dict[str, Callable[[int], dict[str, Any]]] = {}
+
+    def pairs_record(n: int) -> dict[str, Any]:
+        kind = n % 10
+        prompt: Any = f"Ticket {n}: " + sentence(rng, 30)
+        if kind in (1, 2, 3):
+            prompt = _turns(rng, n, kind - 1)
+        elif kind == 4:
+            prompt = _tool_turns(rng, n)
+        record: dict[str, Any] = {
+            "id": f"p{n}",
+            "prompt": prompt,
+            "response_a": sentence(rng, 60),
+            "response_b": sentence(rng, 60) + " Thanks!",
+            "model_a": "bot-v1",
+            "model_b": "bot-v2",
+        }
+        if kind == 5:
+            record["system"] = "Be brief."
+        if kind in (6, 7):
+            record["metadata"] = {"channel": "email", "priority": n % 3}
+            record["group_key"] = f"conversation-{n // 4}"
+        return record
+
+    def responses_record(n: int) -> dict[str, Any]:
+        return {
+            "id": f"r{n}",
+            "prompt": f"Ticket {n}: " + sentence(rng, 30) if n % 2 else _turns(rng, n, 1),
+            "responses": [
+                {
+                    "model": f"bot-v{m}",
+                    "content": sentence(rng, 60) + f" ({m})",
+                    **({"latency_ms": 300 + m} if n % 3 == 0 else {}),
+                }
+                for m in range(3)
+            ],
+        }
+
+    def trl_record(n: int) -> dict[str, Any]:
+        chosen, rejected = sentence(rng, 60), sentence(rng, 60) + " Sorry."
+        if n % 3 == 0:  # standard, implicit prompt
+            prompt = f"Ticket {n}: " + sentence(rng, 30)
+            return {"chosen": f"{prompt} {chosen}", "rejected": f"{prompt} {rejected}"}
+        if n % 3 == 1:  # conversational, explicit prompt
+            return {
+                "id": f"t{n}",
+                "prompt": _turns(rng, n, 0),
+                "chosen": [{"role": "assistant", "content": chosen}],
+                "rejected": [{"role": "assistant", "content": rejected}],
+            }
+        question = _turns(rng, n, 1)  # conversational, implicit prompt
+        return {
+            "chosen": [*question, {"role": "assistant", "content": chosen}],
+            "rejected": [*question, {"role": "assistant", "content": rejected}],
+        }
+
+    questions: dict[int, list[dict[str, Any]]] = {}
+
+    def arena_record(n: int) -> dict[str, Any]:
+        question = n // 3  # each question battled by three model pairs
+        if question not in questions:
+            questions.clear()
+            questions[question] = _turns(rng, question, question % 2)[1:]  # no system prompt
+        history = questions[question]
+        model_a, model_b = f"model-{n % 7}", f"model-{(n % 7) + 1}"
+        return {
+            "question_id": f"q{question}",
+            "model_a": model_a,
+            "model_b": model_b,
+            "winner": ("model_a", "model_b", "tie", "tie (bothbad)")[n % 4],
+            "conversation_a": [*history, {"role": "assistant", "content": sentence(rng, 60) + f" {model_a}"}],
+            "conversation_b": [*history, {"role": "assistant", "content": sentence(rng, 60) + f" {model_b}"}],
+            "judge": f"arena_user_{n % 50}",
+            "language": "English",
+            "tstamp": 1_700_000_000 + n,
+        }
+
+    writers.update(pairs=pairs_record, responses=responses_record, trl=trl_record, arena=arena_record)
+    paths = []
+    for fmt, write in writers.items():
+        path = folder / f"{fmt}.jsonl"
+        with path.open("wb") as handle:
+            for n in range(counts[fmt]):
+                handle.write(orjson.dumps(write(n)) + b"\n")
+        paths.append(path)
+    return paths
+
+
+def import_mixed(folder: Path, pairs: int, rng: random.Random, record: Callable[..., None]) -> None:
+    """The import figures on realistic files (write_mixed_files): the first import, then the
+    same files again (adds nothing), each with its peak RSS, in a store of their own."""
+    files = write_mixed_files(folder, pairs, rng)
+    store = open_store(folder / "mixed.duckdb")
+    try:
+        cpu = time.process_time()
+        times, peak, report = measure(1, lambda: import_files(store, files, dataset="mixed"))
+        cpu_first, cpu = time.process_time() - cpu, time.process_time()
+        assert report.pairs_added == pairs, report
+        record("import_mixed", f"import {pairs:,} pairs, mixed files", times, peak, report.pairs_added)
+        times, peak, again = measure(1, lambda: import_files(store, files, dataset="mixed"))
+        cpu_again = time.process_time() - cpu
+        assert not again.added_anything and again.items_already_stored == report.items_added, again
+        record("reimport_mixed_unchanged", "import the same mixed files again", times, peak)
+        # CPU seconds of every thread (DuckDB's included): what the import costs, however
+        # busy the machine's cores are with other work
+        print(f"import CPU seconds (all threads): first {cpu_first:.2f}, again {cpu_again:.2f}")
+        record("import_mixed_cpu", "CPU seconds of the mixed import", [round(cpu_first, 2)], peak)
+        record("reimport_mixed_cpu", "CPU seconds of importing it again", [round(cpu_again, 2)], peak)
+    finally:
+        store.close()
+        for path in [*files, folder / "mixed.duckdb", folder / "mixed.duckdb.wal"]:
+            path.unlink(missing_ok=True)
+
+
+def import_only(args: argparse.Namespace) -> None:
+    """`--import-only`: the import figures alone (mixed files, then the plain `pairs` file)."""
+    rng = random.Random(1)
+    results: dict[str, Any] = {"pairs": args.pairs}
+    rows: list[tuple[str, str, str, int]] = []
+
+    def record(key: str, label: str, times: list[float], peak: int, records: object = "") -> None:
+        results[f"{key}_s"], results[f"{key}_peak_rss_mb"] = times[0], peak
+        rows.append((label, span(times), str(records), peak))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        import_mixed(folder, args.pairs, rng, record)
+        source = folder / "pairs.jsonl"
+        write_pairs(source, args.pairs, rng)
+        store = open_store(folder / "plain.duckdb")
+        times, peak, report = measure(1, lambda: import_files(store, [source], dataset="bench"))
+        assert report.pairs_added == args.pairs, report
+        record("import", f"import {args.pairs:,} pairs, plain pairs file", times, peak, report.pairs_added)
+        times, peak, again = measure(1, lambda: import_files(store, [source], dataset="bench"))
+        assert not again.added_anything
+        record("reimport_unchanged", "import the same file again", times, peak)
+        store.close()
+    print(f"{'measure':<44}{'seconds':>14}{'records':>12}{'peak RSS MB':>13}")
+    for label, seconds, records, peak in rows:
+        print(f"{label:<44}{seconds:>14}{records:>12}{peak:>13}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_name("import.json").write_text(json.dumps(results, indent=2) + "\n")
 
 
 def seed_judgments(store: Store, rng: random.Random) -> int:
@@ -170,7 +354,10 @@ def main() -> None:
         default="",
         help="only these exports, e.g. 'dpo:trl,split' (split: the two eval-split runs); all when empty",
     )
+    parser.add_argument("--import-only", action="store_true", help="import figures only (import.json)")
     args = parser.parse_args()
+    if args.import_only:
+        return import_only(args)
     rng = random.Random(1)
     results: dict[str, Any] = {"pairs": args.pairs, "repeat": args.repeat}
     rows: list[tuple[str, str, str, int]] = []  # measure, seconds, records, peak RSS MB
@@ -184,6 +371,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        import_mixed(folder, args.pairs, rng, record)
         source = folder / "pairs.jsonl"
         write_pairs(source, args.pairs, rng)
         results["file_mb"] = round(source.stat().st_size / 1e6, 1)

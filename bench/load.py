@@ -40,7 +40,8 @@ import httpx
 from import_export import write_pairs  # the same synthetic tickets as the import/export bench
 
 from labeling import tokens, users
-from labeling.ingest import import_files, utc_now
+from labeling.clock import utc_now
+from labeling.ingest import import_files
 from store.db import Tx, open_store
 
 SEED_ANNOTATORS = 10

@@ -1,7 +1,7 @@
 """The ids annotators are shown: keyed aliases of the stored ids, so that what a screen or the
 REST API shows cannot be matched to a model.
 
-A stored response id is a plain hash of its item, model and content (labeling/ingest_ids.py),
+A stored response id is a plain hash of its item, model and content (labeling/ingest/ids.py),
 and an annotator sees the item id and the content: hashing guessed model names would find the
 model of each side. An alias is a keyed hash (BLAKE2b with the store's own 32-byte secret,
 desk_secrets 'blinding') of the stored id, so it says nothing without the key. Aliases are the

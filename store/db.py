@@ -71,8 +71,9 @@ class Store:
         self._connection = connection
         self.path = path
         self.read_only = read_only
-        self._cursor_lock = threading.Lock()
+        self._cursor_lock = threading.Condition()
         self._closed = False
+        self._reading = 0  # cursors in use: close() lets them finish
         self._writer = Writer(connection, path, after_commit=self._keep_journal_private)
 
     @contextmanager
@@ -83,10 +84,14 @@ class Store:
             if self._closed:
                 raise StoreClosed(f"the store {self.path} was closed: nothing was read")
             cur = self._connection.cursor()
+            self._reading += 1
         try:
             yield cur
         finally:
             cur.close()
+            with self._cursor_lock:
+                self._reading -= 1
+                self._cursor_lock.notify_all()
 
     @contextmanager
     def snapshot(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -147,9 +152,11 @@ class Store:
         return int(row[0]) if row and row[0] is not None else 0
 
     def close(self) -> None:
+        """Stop the writer (after the writes queued), let reads in flight finish, then close."""
         self._writer.stop()
         with self._cursor_lock:
             self._closed = True
+            self._cursor_lock.wait_for(lambda: self._reading == 0, timeout=30)
             self._connection.close()
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from labeling import users
-from labeling.ingest import import_files, utc_now
+from labeling.clock import utc_now
+from labeling.ingest import import_files
 from store.db import Store, open_store
 
 PASSWORD = "correct-horse-1"

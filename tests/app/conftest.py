@@ -13,7 +13,8 @@ import pytest
 
 from apps.server import RunningServer, ServeOptions, serve
 from labeling import tokens, users
-from labeling.ingest import import_files, utc_now
+from labeling.clock import utc_now
+from labeling.ingest import import_files
 from store.db import Store, open_store
 from tests.conftest import PASSWORD, free_port, support_records, write_jsonl
 

@@ -11,7 +11,7 @@ import pytest
 from gradio_client import Client
 
 from exports.run import run_export
-from labeling.ingest import utc_now
+from labeling.clock import utc_now
 from store.db import Store
 from tests.conftest import PASSWORD
 

@@ -153,7 +153,7 @@ def test_openapi_schema_and_docs_are_served(rest_desk: RestDesk) -> None:
 
 
 def test_each_pair_carries_its_datasets_wording(rest_desk: RestDesk) -> None:
-    from labeling.ingest import utc_now
+    from labeling.clock import utc_now
     from labeling.wording import set_wording
 
     neutral = {

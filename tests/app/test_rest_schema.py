@@ -19,8 +19,9 @@ from schemathesis import checks
 
 from apps.api import build_api
 from labeling import tokens, users
+from labeling.clock import utc_now
 from labeling.desk import Desk
-from labeling.ingest import import_files, utc_now
+from labeling.ingest import import_files
 from store.db import open_store
 from tests.conftest import PASSWORD, support_records, write_jsonl
 

@@ -12,7 +12,8 @@ import pytest
 from gradio_client import Client
 
 from labeling import tokens, users
-from labeling.ingest import import_files, utc_now
+from labeling.clock import utc_now
+from labeling.ingest import import_files
 from store.db import open_store
 from tests.app.conftest import RestDesk, judgment_body
 from tests.conftest import PASSWORD, free_port, start_desk_process, support_records, write_jsonl

@@ -28,7 +28,8 @@ from playwright.sync_api import Page
 from apps.server import RunningServer, ServeOptions, serve
 from apps.settings import ServeSettings, parse
 from labeling import tokens, users
-from labeling.ingest import import_files, utc_now
+from labeling.clock import utc_now
+from labeling.ingest import import_files
 from store.db import open_store
 from tests.app.conftest import RestDesk, judgment_body, refusing_desk, rest_desk, start_rest_desk
 from tests.conftest import PASSWORD, free_port, start_desk_process, support_records, write_jsonl

@@ -30,9 +30,10 @@ import duckdb
 import pytest
 from gradio_client import Client
 
+from labeling.clock import utc_now
 from labeling.desk import Desk, ShownPair
 from labeling.errors import IdempotencyConflict, JudgmentError
-from labeling.ingest import import_files, utc_now
+from labeling.ingest import import_files
 from labeling.models import PairJudgment
 from labeling.queue import QueuePolicy
 from store.db import Store, latest_schema_version, migrations, open_store

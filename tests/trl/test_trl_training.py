@@ -43,9 +43,10 @@ from trl import (  # noqa: E402
 from trl.data_utils import is_conversational, maybe_apply_chat_template  # noqa: E402
 
 from exports.run import ExportOptions, run_export  # noqa: E402
+from labeling.clock import utc_now  # noqa: E402
 from labeling.demo import demo_dataset_path  # noqa: E402
 from labeling.desk import Desk, ShownPair  # noqa: E402
-from labeling.ingest import import_files, utc_now  # noqa: E402
+from labeling.ingest import import_files  # noqa: E402
 from store.db import Store, open_store  # noqa: E402
 
 pytestmark = pytest.mark.trl

@@ -9,8 +9,9 @@ import pytest
 
 from apps.cli import main
 from exports.run import KINDS, ExportOptions, run_export
+from labeling.clock import utc_now
 from labeling.desk import Desk, ShownPair
-from labeling.ingest import import_files, utc_now
+from labeling.ingest import import_files
 from store.db import open_store
 from tests.conftest import add_annotators, support_records, write_jsonl
 

@@ -10,8 +10,8 @@ import pytest
 
 from exports import checks, trl
 from exports.run import run_export
+from labeling.clock import utc_now
 from labeling.errors import ExportError
-from labeling.ingest import utc_now
 from store.db import Store
 
 U = {"role": "user", "content": "Hi?"}

@@ -10,7 +10,7 @@ from typing import Any
 from apps.settings import build_parser
 from exports.registry import FORMATS
 from exports.run import run_export
-from labeling.ingest import utc_now
+from labeling.clock import utc_now
 from store.db import Store
 from tests.unit.test_exports import judged_store  # noqa: F401  (the golden judgments, a fixture)
 

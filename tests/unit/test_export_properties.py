@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from exports.run import KINDS, ExportOptions, run_export
 from exports.select import SelectionPolicy
+from labeling.clock import utc_now
 from labeling.errors import NothingToUndo
-from labeling.ingest import import_files, utc_now
+from labeling.ingest import import_files
 from labeling.judgments import record_pair_judgment, undo_last
 from store.db import open_store
 from tests.conftest import write_jsonl

@@ -12,8 +12,9 @@ import pytest
 from exports.registry import FORMATS
 from exports.run import ExportOptions, run_export
 from exports.select import SelectionPolicy, aggregate
+from labeling.clock import utc_now
 from labeling.errors import ExportError, JudgmentError
-from labeling.ingest import import_files, utc_now
+from labeling.ingest import import_files
 from labeling.judgments import record_pair_judgment, undo_last
 from store.db import Store
 from tests.conftest import write_jsonl

@@ -8,9 +8,9 @@ from collections import Counter
 
 import pytest
 
+from labeling.clock import utc_now
 from labeling.desk import Desk, ShownPair
 from labeling.errors import IdempotencyConflict, JudgmentError, NothingToUndo, StaleShowing
-from labeling.ingest import utc_now
 from labeling.judgments import record_pair_judgment
 from store.db import Store
 

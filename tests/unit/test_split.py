@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from exports import split
 from exports.run import ExportOptions, run_export
 from exports.split import BANDS, NUM_PERM, cluster, near_duplicate_pairs, normalise, plan_split
+from labeling.clock import utc_now
 from labeling.desk import Desk, ShownPair
-from labeling.ingest import import_files, utc_now
+from labeling.ingest import import_files
 from store.db import Store
 from tests.conftest import write_jsonl
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labeling import tokens, users
-from labeling.ingest import utc_now
+from labeling.clock import utc_now
 from store.db import open_store
 from tests.conftest import PASSWORD
 

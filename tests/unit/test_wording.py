@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from labeling.clock import utc_now
 from labeling.demo import prepare_demo
 from labeling.desk import Desk, ShownPair
 from labeling.errors import BadUserInput, ImportRejected
-from labeling.ingest import import_files, utc_now
+from labeling.ingest import import_files
 from labeling.models import Wording
 from labeling.wording import list_datasets, set_wording
 from store.db import Store

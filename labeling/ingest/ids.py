@@ -1,4 +1,4 @@
-"""The stable ids of imported rows, shared by both import paths (general and fast).
+"""The stable ids of imported rows.
 
 short_hash("support/q1", "bot-v1", "It shipped.")  # 16 hex digits of blake2b
 pair_id_for("r_b", "r_a") == ("p_" + short_hash("r_a", "r_b"), "r_a", "r_b")

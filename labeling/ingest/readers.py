@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,27 +77,50 @@ def _decode_error_line(data: bytes, exc: UnicodeDecodeError) -> tuple[int, str]:
     return line, f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at column {column})"
 
 
+def _jsonl_problem(source: str, number: int, raw: bytes) -> Record | Problem:
+    """What a line that did not load at once says: the text decoded first, as a person reads it."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        _, message = _decode_error_line(raw, exc)
+        return Problem(source, number, None, message)
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        return Problem(source, number, None, _json_message(exc))
+    if not isinstance(value, dict):
+        return Problem(source, number, None, f"expected a JSON object, got {type(value).__name__}")
+    return value  # pragma: no cover (bytes that load as text also load as bytes)
+
+
+def _json_message(exc: orjson.JSONDecodeError) -> str:
+    """One wording for JSON that does not load, in JSONL and .json files alike (NaN and Infinity
+    included: they are not JSON, so neither reader takes them)."""
+    return f"not valid JSON: {exc.msg} (column {exc.colno})"
+
+
 def read_jsonl(path: Path) -> Iterator[Located]:
+    """Each non-blank line's object with its line number. A clean line costs one orjson call
+    (it checks UTF-8 itself); a line that fails is decoded again to word the problem."""
     source = str(path)
+    loads = orjson.loads
     first = True
     with path.open("rb") as handle, _progress(path, path.stat().st_size, "B") as bar:
+        done = 0
         for number, raw in enumerate(handle, start=1):
-            bar.update(len(raw))
-            if not raw.strip():
+            done += len(raw)
+            if done >= _PROGRESS_STEP:  # tqdm per line would cost more than reading it
+                bar.update(done)
+                done = 0
+            if raw.isspace():
                 continue
             was_first, first = first, False
             try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                _, message = _decode_error_line(raw, exc)
-                yield number, Problem(source, number, None, message)
+                value = loads(raw)
+            except orjson.JSONDecodeError:
+                yield number, _jsonl_problem(source, number, raw)
                 continue
-            try:
-                value = orjson.loads(text)
-            except orjson.JSONDecodeError as exc:
-                yield number, Problem(source, number, None, f"not valid JSON: {exc.msg} (column {exc.colno})")
-                continue
-            if not isinstance(value, dict):
+            if type(value) is not dict:
                 yield (
                     number,
                     Problem(source, number, None, f"expected a JSON object, got {type(value).__name__}"),
@@ -111,60 +133,25 @@ def read_jsonl(path: Path) -> Iterator[Located]:
                     yield number, _misplaced_header(source, number, "line", was_first, value)
                 continue
             yield number, value
-
-
-def jsonl_objects(path: Path) -> Iterator[Record | DatasetHeader | None]:
-    """The JSON object of each non-blank line (the header as a DatasetHeader), or None for a line
-    `read_jsonl` would report.
-
-    The import's fast path reads with this: no per-line decode or location, so a clean file is
-    read about twice as fast; at the first None the caller reads again with `read_jsonl`."""
-    loads = orjson.loads  # orjson checks UTF-8 itself, with the same verdicts as decode-then-load
-    with path.open("rb") as handle, _progress(path, path.stat().st_size, "B") as bar:
-        done = 0
-        number = 0
-        first = True
-        for raw in handle:
-            number += 1
-            done += len(raw)
-            if done >= _PROGRESS_STEP:  # tqdm per line would cost more than reading it
-                bar.update(done)
-                done = 0
-            if not raw or raw.isspace():
-                continue
-            try:
-                value = loads(raw)
-            except orjson.JSONDecodeError:
-                yield None
-                return
-            if type(value) is not dict:
-                yield None
-                return
-            if HEADER_KEY in value:
-                if not first or len(value) != 1:
-                    yield None
-                    return
-                yield DatasetHeader(value[HEADER_KEY], str(path), number)
-            else:
-                yield value
-            first = False
         bar.update(done)
 
 
 def read_json_array(path: Path) -> Iterator[Located]:
     """A .json file holding one array of records, or an object with a dataset header and the
     records (`{"prefdesk_dataset": {...}, "records": [...]}`); locations are 1-based record
-    numbers."""
+    numbers. It is read by the same JSON rules as a JSONL line: NaN and Infinity are refused."""
     source = str(path)
     data = path.read_bytes()
     try:
-        value = json.loads(data.decode("utf-8"))
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line, message = _decode_error_line(data, exc)
         yield line, Problem(source, line, None, message)
         return
-    except json.JSONDecodeError as exc:
-        yield exc.lineno, Problem(source, exc.lineno, None, f"not valid JSON: {exc.msg}")
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        yield exc.lineno, Problem(source, exc.lineno, None, _json_message(exc))
         return
     if isinstance(value, dict) and HEADER_KEY in value and isinstance(value.get("records"), list):
         extra = sorted(key for key in value if key not in (HEADER_KEY, "records"))

@@ -21,10 +21,14 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	@$(QUIET) "prefdesk and its dependencies" $(BIN)/pip install -e '.[dev]'
 	@touch $@
 
-# The trl and embeddings extras for the training and near-duplicate tests. torch is pinned to
-# the CPU wheel first, on its own, so that nothing resolves a multi-GB CUDA build.
+# The trl and embeddings extras for the training and near-duplicate tests. torch's CPU build is
+# installed first, on its own, and asked for by name (+cpu), so that nothing resolves PyPI's
+# multi-GB CUDA build of 2.13.0: the extras' torch==2.13.0 is then already satisfied. On this
+# project's machines the +cpu wheel lies on disk (pip's find-links); elsewhere it is on PyTorch's
+# CPU index: PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu make test
+TORCH := torch==2.13.0+cpu
 $(VENV)/.installed-extras: $(VENV)/.installed
-	@$(QUIET) "torch (CPU)" $(BIN)/pip install torch==2.13.0
+	@$(QUIET) "torch (CPU)" $(BIN)/pip install '$(TORCH)'
 	@$(QUIET) "the trl and embeddings extras" $(BIN)/pip install -e '.[dev,trl,embeddings]'
 	@touch $@
 

@@ -290,7 +290,9 @@ def save_to_disk(out_dir: Path, files: dict[str, str]) -> Path:
     try:
         import datasets
     except ImportError:
-        raise ExportError("--save-to-disk needs the datasets library: pip install 'prefdesk[trl]'") from None
+        raise ExportError(
+            "--save-to-disk needs the datasets library: pip install 'prefdesk[datasets]'"
+        ) from None
     builder = "parquet" if next(iter(files.values())).endswith(".parquet") else "json"
     loaded = datasets.load_dataset(
         builder, data_files={split: str(out_dir / name) for split, name in files.items()}

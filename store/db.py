@@ -204,7 +204,9 @@ def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
         raise StoreError(f"could not open the store {path}: {exc}") from exc
 
 
-def _apply_migrations(connection: duckdb.DuckDBPyConnection, path: str) -> None:
+def _apply_migrations(connection: duckdb.DuckDBPyConnection, path: str, up_to: int | None = None) -> None:
+    """Bring the schema to the latest version (or to version `up_to`: the schema a backup of
+    that version must have, store/backup.py)."""
     connection.execute(
         "CREATE TABLE IF NOT EXISTS prefdesk_schema ("
         " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
@@ -215,7 +217,7 @@ def _apply_migrations(connection: duckdb.DuckDBPyConnection, path: str) -> None:
     if current > known[-1].version:
         raise StoreTooNewError(path, current, known[-1].version)
     for migration in known:
-        if migration.version <= current:
+        if migration.version <= current or (up_to is not None and migration.version > up_to):
             continue
         connection.execute("BEGIN TRANSACTION")
         try:

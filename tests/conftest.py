@@ -93,7 +93,7 @@ def store_held_by_another_process(path: Path) -> Iterator[subprocess.Popen[str]]
         yield holder
     finally:
         holder.kill()
-        holder.wait()
+        holder.communicate()  # waits, and closes its pipes (an open one is a ResourceWarning)
 
 
 @pytest.fixture
@@ -131,12 +131,43 @@ def desk_server(tmp_path: Path) -> Iterator[tuple[str, Store]]:
         opened.close()
 
 
+def chromium() -> str:
+    """The Chromium the browser tests drive (Debian's, unless PREFDESK_CHROMIUM names another)."""
+    return os.environ.get("PREFDESK_CHROMIUM", "/usr/bin/chromium")
+
+
+# pytest-playwright's fixtures: a test that asks for one of them drives a browser.
+BROWSER_FIXTURES = frozenset({"page", "context", "browser", "browser_type", "new_context"})
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """The browser layer runs where Chromium is. Outside CI a machine without it skips those
+    tests and says why; in CI (the CI variable set, as .ci/run sets it) they always run, and a
+    missing Chromium fails them."""
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if item.get_closest_marker("browser") is None and not fixtures & BROWSER_FIXTURES:
+        return
+    path = chromium()
+    if os.path.isfile(path) and os.access(path, os.X_OK):
+        return
+    if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
+        pytest.fail(
+            f"CI is set and there is no Chromium at {path}: in CI the browser tests always run. "
+            "Install it (apt-get install chromium; .ci/run does) or set PREFDESK_CHROMIUM",
+            pytrace=False,
+        )
+    pytest.skip(
+        f"no Chromium at {path}: the browser tests need it (apt-get install chromium, or set "
+        "PREFDESK_CHROMIUM to its path); CI=true makes its absence a failure"
+    )
+
+
 # Chromium as this machine has it, for pytest-playwright's `page` in any test folder.
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, object]) -> dict[str, object]:
     return {
         **browser_type_launch_args,
-        "executable_path": os.environ.get("PREFDESK_CHROMIUM", "/usr/bin/chromium"),
+        "executable_path": chromium(),
         "args": [
             "--headless",
             "--no-sandbox",

@@ -143,7 +143,7 @@ def test_store_commands_go_through_the_serving_desk_with_the_same_output(folder:
         assert "serving" not in again.stdout
     finally:
         desk.send_signal(signal.SIGTERM)  # what `kill PID` or a service manager sends
-        desk.wait(timeout=30)
+        desk.communicate(timeout=30)  # waits, and closes its pipes
     assert not socket_path(folder / "desk.duckdb").exists()  # the desk removed its socket
 
     # Without the desk: the same counts and the same export, record for record.
@@ -207,4 +207,4 @@ def test_only_the_desks_user_can_use_its_control_socket(open_folder: Path) -> No
         assert cli(folder, "stats", "--db", "desk.duckdb").returncode == 0  # its own user still can
     finally:
         desk.send_signal(signal.SIGTERM)
-        desk.wait(timeout=30)
+        desk.communicate(timeout=30)

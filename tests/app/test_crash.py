@@ -49,7 +49,7 @@ def test_every_acknowledged_judgment_survives_kill_9(tmp_path: Path) -> None:
         acknowledged = judge(f"http://127.0.0.1:{port}", 12)
     finally:
         os.kill(process.pid, signal.SIGKILL)  # no shutdown, no checkpoint
-        process.wait()
+        process.communicate()  # waits, and closes its pipes
 
     store = open_store(db)
     with store.cursor() as cur:
@@ -62,7 +62,7 @@ def test_every_acknowledged_judgment_survives_kill_9(tmp_path: Path) -> None:
         judge(f"http://127.0.0.1:{port}", 3)
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        process.communicate(timeout=30)
     store = open_store(db)
     with store.cursor() as cur:
         assert cur.execute("SELECT count(*) FROM current_pair_judgments").fetchone() == (15,)

@@ -16,16 +16,20 @@ def new_id() -> str:
 
 
 def judge(client, verdict: str = "left", client_id: str | None = None, rationale: str = "") -> dict:  # type: ignore[no-untyped-def,type-arg]
-    shown = client.get("/pairs/next").json()["pair"]
+    next_pair = client.get("/pairs/next")
+    shown = next_pair.json()["pair"]
     body = judgment_body(shown, verdict, rationale=rationale, shown_at=shown["shown_at"])
     if client_id:
         body["client_id"] = client_id
     response = client.post("/judgments", json=body)
     assert response.status_code == 201, response.text
-    return {"body": body, "shown": shown, "recorded": response.json()}
+    return {"body": body, "shown": shown, "recorded": response.json(), "answers": [next_pair, response]}
 
 
 def test_an_annotator_judges_every_pair_once_with_sides_as_shown(rest_desk: RestDesk) -> None:
+    with rest_desk.store.cursor() as cur:
+        models = {model for (model,) in cur.execute("SELECT DISTINCT model FROM responses").fetchall()}
+    assert models == {"bot-v1", "bot-v2"}
     with rest_desk.client("ana") as ana:
         assert ana.get("/me").json() == {"user": "ana", "role": "annotator", "judged": 0, "total": 6}
         seen = set()
@@ -33,8 +37,11 @@ def test_an_annotator_judges_every_pair_once_with_sides_as_shown(rest_desk: Rest
             done = judge(ana, "left")
             seen.add(done["shown"]["pair_id"])
             assert done["recorded"]["preferred_id"] == done["shown"]["left"]["id"]
-            assert "model" not in str(done["shown"])  # models stay hidden
+            for answer in done["answers"]:  # models stay hidden: no model's name, under any key
+                assert not [model for model in models if model in answer.text], answer.text
         assert len(seen) == 6
+        events = ana.get("/judgments")
+        assert not [model for model in models if model in events.text], events.text
         last = ana.get("/pairs/next").json()
         assert last == {"pair": None, "progress": {"judged": 6, "total": 6, "remaining": 0}}
     assert [row[1] for row in rest_desk.judgment_rows()] == ["ana"] * 6

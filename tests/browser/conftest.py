@@ -45,10 +45,10 @@ class RunningDesk:
         if self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=20)
+                self.process.communicate(timeout=20)  # waits, and closes its pipes
             except subprocess.TimeoutExpired:
                 self.process.kill()
-                self.process.wait()
+                self.process.communicate()
 
     @classmethod
     @contextmanager

@@ -205,7 +205,7 @@ def test_make_demo_ends_with_how_to_sign_in(tmp_path: Path, terminal_env: dict[s
         assert page.status_code == 200
     finally:
         os.killpg(make.pid, signal.SIGINT)  # Ctrl+C in the terminal: make and the desk stop
-        make.wait(timeout=30)
+        make.communicate(timeout=30)  # waits, and closes its pipe
     text = "".join(lines)
     assert "warning" not in text.lower() and "Traceback" not in text
     assert len(lines) <= 12, text  # a short account, not pages of installer output

@@ -320,7 +320,7 @@ def test_stats_reads_beside_another_reader(tmp_path: Path, data: Path) -> None:
         assert result.stdout.startswith("items      4\n")
     finally:
         reader.kill()
-        reader.wait()
+        reader.communicate()  # waits, and closes its pipes
 
 
 def test_wording_set_at_import_then_listed_and_changed(

@@ -48,15 +48,19 @@ def test_the_least_judged_pair_comes_first(seeded_store: Store) -> None:
 def test_sides_are_randomised_per_showing_and_stored_as_shown(seeded_store: Store) -> None:
     d = desk(seeded_store, seed=1)
     lefts = Counter()
+    shown = []
     for annotator in (f"a{n}" for n in range(40)):
         showing = d.next_showing(annotator)
         assert showing is not None
         lefts[showing.left.id == showing.pair.response_a_id] += 1
         d.submit(annotator, ShownPair.of(showing), "left")
+        shown.append((annotator, showing.pair.id, showing.left.id, showing.right.id))
     assert lefts[True] > 5 and lefts[False] > 5
     with seeded_store.cursor() as cur:
-        stored = cur.execute("SELECT left_id, right_id, pair_id FROM judgments").fetchall()
-    assert all(left != right for left, right, _ in stored)
+        stored = cur.execute(
+            "SELECT annotator, pair_id, left_id, right_id FROM judgments ORDER BY seq"
+        ).fetchall()
+    assert stored == shown  # each side where that annotator saw it, swapped ones included
 
 
 def test_a_double_submit_stores_one_judgment(seeded_store: Store) -> None:

@@ -130,6 +130,7 @@ def test_hashing_guessed_model_names_matches_no_id_an_annotator_sees(tmp_path: P
         for _ in range(5):
             views.append(gradio.predict(views[-1][SHOWING_ID], "right", "", api_name="/submit_pair"))
         views.append(gradio.predict(api_name="/undo"))
+        gradio.close()
     finally:
         server.close()
         desk.store.close()
@@ -194,7 +195,7 @@ def test_exports_of_a_store_are_unchanged_by_migration_0007(tmp_path: Path) -> N
     migration, and every export is byte-identical to what it was before."""
     from exports.options import ExportOptions
     from exports.run import run_export
-    from tests.unit.test_exports import GOLDEN, RECORDS, VARIANTS, golden_name
+    from tests.unit.test_exports import GOLDEN, RECORDS, VARIANTS
 
     db = tmp_path / "old.duckdb"
     old = legacy_store(db)
@@ -223,8 +224,7 @@ def test_exports_of_a_store_are_unchanged_by_migration_0007(tmp_path: Path) -> N
 
     def export_all(store: Store, out: Path) -> dict[str, bytes]:
         files = {}
-        for kind, target, flags in VARIANTS:
-            name = golden_name(kind, target, flags)
+        for kind, target, flags, name in VARIANTS:
             # The first pass's eval sets keep their items out of training: the second pass trains on them.
             evals = kind == "evals"
             options = ExportOptions(**flags, all_items=evals, allow_eval_overlap=not evals)
@@ -247,7 +247,7 @@ def test_exports_of_a_store_are_unchanged_by_migration_0007(tmp_path: Path) -> N
     finally:
         migrated.close()
     assert after == before
-    for name in (golden_name(*variant) for variant in VARIANTS):
+    for *_, name in VARIANTS:
         assert after[name] == (GOLDEN / name).read_bytes(), name
     assert ids == [f"judgment-{n:04d}" for n in range(11)] + ["undo-00001", "undo-00001b"]
     assert withdrawn == [("judgment-0007", "undo-00001")]  # by the first of the two undos
@@ -537,9 +537,23 @@ def test_the_store_refuses_a_second_event_superseding_one_event(seeded_store: St
     )
 
 
-def test_two_sessions_of_one_annotator_undoing_at_once_withdraw_two_judgments(served: RestDesk) -> None:
+@pytest.fixture
+def served_without_rate(tmp_path: Path) -> Iterator[RestDesk]:
+    """`served` without the judging rate limit: 48 verdicts and undos in a few seconds."""
+    desk, server = start_rest_desk(tmp_path, judging_rate=None)
+    try:
+        yield desk
+    finally:
+        server.close()
+        desk.store.close()
+
+
+def test_two_sessions_of_one_annotator_undoing_at_once_withdraw_two_judgments(
+    served_without_rate: RestDesk,
+) -> None:
     """Two browser sessions of ana (Gradio's endpoints, run in parallel threads by its queue):
     she judges two pairs, then both sessions undo at once, for 12 rounds."""
+    served = served_without_rate
     url = served.url
     sessions = [Client(url, auth=("ana", PASSWORD), verbose=False) for _ in range(2)]
     view = sessions[0].predict(api_name="/next_pair")
@@ -565,6 +579,8 @@ def test_two_sessions_of_one_annotator_undoing_at_once_withdraw_two_judgments(se
             thread.join(timeout=60)
         assert not errors
         view = sessions[0].predict(api_name="/next_pair")
+    for session in sessions:
+        session.close()
     with served.store.cursor() as cur:
         superseded = [
             row[0] for row in cur.execute("SELECT supersedes FROM judgments WHERE kind = 'undo'").fetchall()

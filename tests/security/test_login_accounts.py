@@ -45,9 +45,21 @@ def sign_in(desk: RestDesk, name: str, password: str = PASSWORD, **headers: str)
     return httpx.post(desk.url + "login", data={"username": name, "password": password}, headers=headers)
 
 
+_BROWSERS: list[httpx.Client] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_browsers() -> Iterator[None]:
+    yield
+    while _BROWSERS:
+        _BROWSERS.pop().close()
+
+
 def browser(desk: RestDesk, name: str, password: str = PASSWORD) -> httpx.Client:
-    """A client signed in with a password, holding its session cookie as a browser would."""
+    """A client signed in with a password, holding its session cookie as a browser would (closed
+    at the end of the test)."""
     client = httpx.Client(base_url=desk.url, timeout=30)
+    _BROWSERS.append(client)
     answer = client.post("login", data={"username": name, "password": password})
     assert answer.status_code == 200, answer.text
     return client
@@ -173,7 +185,7 @@ def served_store(tmp_path: Path) -> Iterator[RestDesk]:
         yield made
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        process.communicate(timeout=30)
 
 
 def test_colleagues_are_not_stalled_while_four_sign_in_loops_run(desk_process: RestDesk) -> None:

@@ -179,7 +179,19 @@ def test_a_write_on_the_servers_event_loop_is_refused_not_waited_on(seeded_store
             seeded_store.write(lambda tx: None)
         assert await asyncio.wrap_future(seeded_store.submit(lambda tx: 7)) == 7
 
-    asyncio.run(on_the_loop())
+    # On a thread of its own: pytest-playwright may run a loop on this one.
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(on_the_loop())
+        except BaseException as exc:  # surfaced below
+            failures.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(timeout=30)
+    assert failures == []
 
 
 def test_every_write_runs_on_the_one_writer_thread(tmp_path: Path) -> None:

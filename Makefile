@@ -51,6 +51,9 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/cli.py
 	$(BIN)/python bench/import_export.py
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/load.py --scarce
+	$(BIN)/python bench/writer.py
+	$(BIN)/python bench/rest_import.py
 	$(BIN)/python bench/keys.py
 
 clean:

@@ -85,12 +85,12 @@ def test_the_cap_counts_responses_already_stored_and_can_be_raised(tmp_path: Pat
 @pytest.mark.parametrize(
     ("records", "cap", "pairs"),
     [
-        # plain `pairs` records: the importer's fast path
+        # plain `pairs` records, one pair each
         ([{"prompt": f"p{n}", "response_a": f"a{n}", "response_b": f"b{n}"} for n in range(4)], 3, 4),
-        # nine responses, all paired: more than the fast path takes, so the general path
+        # nine responses of one item, all paired
         ([responses_record("nine", 9)], 30, 36),
     ],
-    ids=["fast path", "general path"],
+    ids=["pairs records", "nine responses all paired"],
 )
 def test_pairs_per_import_are_capped(
     tmp_path: Path, records: list[dict[str, object]], cap: int, pairs: int

@@ -34,6 +34,7 @@ from labeling.models import (
 from store import catalog
 from store import judgments as log
 from store.db import Cursor, Store, Tx
+from store.errors import DuplicateId
 from store.writer import JudgmentChange
 
 _CLIENT_ID = re.compile(CLIENT_ID_PATTERN)
@@ -164,15 +165,41 @@ def submit_pair_judgment(
             if existing is None:
                 raise
             return existing
-        seq = log.insert_pair_judgment(tx.cur, judgment)
-        if seq is None:  # this client id is stored already (a retry, a double submit)
-            existing = _stored_twin(tx.cur, judgment)
-            assert existing is not None
-            return existing
+        seq = log.insert_pair_judgment(tx.cur, judgment)  # a stored id: DuplicateId, below
         tx.note(JudgmentChange(seq, judgment.annotator, judgment.pair_id, +1))
         return Recorded(judgment, duplicate=False, seq=seq)
 
-    return store.submit(append, batch=True)
+    committed = store.submit(append, batch=True, one_write=True)
+    answer: Future[Recorded] = Future()
+
+    def answer_a_retry(done: Future[Recorded]) -> None:
+        """This client id is stored already (a retry, a double submit): the stored one stands,
+        if it is this judgment."""
+        error = done.exception()
+        if not isinstance(error, DuplicateId):
+            _copy(done, answer)
+            return
+        try:
+            with store.cursor() as cur:
+                existing = _stored_twin(cur, judgment)
+        except BaseException as exc:
+            answer.set_exception(exc)
+            return
+        if existing is None:
+            answer.set_exception(error)
+        else:
+            answer.set_result(existing)
+
+    committed.add_done_callback(answer_a_retry)
+    return answer
+
+
+def _copy(source: Future[Recorded], target: Future[Recorded]) -> None:
+    error = source.exception()
+    if error is not None:
+        target.set_exception(error)
+    else:
+        target.set_result(source.result())
 
 
 def _stored_twin(cur: Cursor, judgment: PairJudgment) -> Recorded | None:

@@ -111,11 +111,13 @@ class Store:
         self._check_writable()
         return self._writer.write(unit)
 
-    def submit(self, unit: Callable[[Tx], T], *, batch: bool = False) -> Future[T]:
+    def submit(self, unit: Callable[[Tx], T], *, batch: bool = False, one_write: bool = False) -> Future[T]:
         """The same, without waiting: the future is done once committed. `batch=True` for small
-        units that check first and write last (judgments): those waiting together commit together."""
+        units that check first and write last (judgments): those waiting together commit together.
+        `one_write=True` for a unit whose only write is one statement (it may then run alone
+        without BEGIN/COMMIT)."""
         self._check_writable()
-        return self._writer.submit(unit, batch=batch)
+        return self._writer.submit(unit, batch=batch, one_write=one_write)
 
     def refuse_waiting_on(self, loop: asyncio.AbstractEventLoop) -> None:
         """A server names its event loop: a write() that would block it raises instead."""

@@ -68,13 +68,14 @@ def get_pair_judgment(cur: duckdb.DuckDBPyConnection, judgment_id: str) -> PairJ
     return _pair_judgment(row) if row and row[-1] == JudgmentKind.PAIR.value else None
 
 
-def insert_pair_judgment(cur: duckdb.DuckDBPyConnection, judgment: PairJudgment) -> int | None:
-    """Append one pair judgment; returns its seq, or None when its id is stored already (a
-    retry): nothing is written then, and the transaction stays usable (no engine error)."""
+def insert_pair_judgment(cur: duckdb.DuckDBPyConnection, judgment: PairJudgment) -> int:
+    """Append one pair judgment; returns its seq. A stored id is an engine error (DuplicateId
+    once it leaves the writer): `ON CONFLICT DO NOTHING` would spare the error, but it made each
+    insert ~4 times slower (1.6 -> 6.2 ms), and retries are rare."""
     row = cur.execute(
         "INSERT INTO judgments (id, kind, annotator, item_id, pair_id, left_id, right_id, verdict, "
         "rationale, tags, shown_at, submitted_at, strength) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT DO NOTHING RETURNING seq",
+        "RETURNING seq",
         [
             judgment.id,
             JudgmentKind.PAIR.value,
@@ -91,7 +92,8 @@ def insert_pair_judgment(cur: duckdb.DuckDBPyConnection, judgment: PairJudgment)
             judgment.strength,
         ],
     ).fetchone()
-    return None if row is None else int(row[0])
+    assert row is not None
+    return int(row[0])
 
 
 def append_pair_judgments(cur: duckdb.DuckDBPyConnection, judgments: list[PairJudgment]) -> None:

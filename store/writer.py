@@ -82,6 +82,7 @@ class _Work(Generic[T]):
     unit: Callable[[Tx], T]
     batch: bool
     future: Future[T]
+    one_write: bool = False  # its only write is one statement: alone, it needs no BEGIN/COMMIT
 
 
 _STOP = object()
@@ -126,7 +127,7 @@ class Writer:
         )
         self._listeners.append(ref)
 
-    def submit(self, unit: Callable[[Tx], T], *, batch: bool = False) -> Future[T]:
+    def submit(self, unit: Callable[[Tx], T], *, batch: bool = False, one_write: bool = False) -> Future[T]:
         future: Future[T] = Future()
         if threading.current_thread() is self._thread:
             raise RuntimeError("a write unit submitted another and waited on it: use tx inline")
@@ -136,7 +137,7 @@ class Writer:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="prefdesk-writer", daemon=True)
                 self._thread.start()
-            self._queue.append(_Work(unit, batch, future))
+            self._queue.append(_Work(unit, batch, future, one_write))
             self._ready.notify()
         return future
 
@@ -177,6 +178,8 @@ class Writer:
                     return
                 if group[0].batch and len(group) > 1:
                     self._run_group(cur, group)
+                elif group[0].one_write:
+                    self._run_one_write(cur, group[0])
                 else:
                     self._run_alone(cur, group[0])
         finally:
@@ -228,6 +231,23 @@ class Writer:
         self._committed(tx, everything=not work.batch)
         work.future.set_result(result)
 
+    def _run_one_write(self, cur: duckdb.DuckDBPyConnection, work: _Work[Any]) -> None:
+        """A unit whose only write is one statement, alone: that statement commits itself (an
+        explicit BEGIN/COMMIT doubled the cost of a judgment, 1.6 -> 3.3 ms)."""
+        if not work.future.set_running_or_notify_cancel():
+            return
+        tx = Tx(cur)
+        self._current = tx
+        try:
+            result = work.unit(tx)
+        except BaseException as exc:
+            work.future.set_exception(self._translated(exc))
+            return
+        finally:
+            self._current = None
+        self._committed(tx, everything=not work.batch)
+        work.future.set_result(result)
+
     def _run_group(self, cur: duckdb.DuckDBPyConnection, group: list[_Work[Any]]) -> None:
         group = [work for work in group if work.future.set_running_or_notify_cancel()]
         tx = Tx(cur)
@@ -250,7 +270,11 @@ class Writer:
             self._rollback(cur)
             for work in group:
                 rerun: Future[Any] = Future()
-                self._run_alone(cur, _Work(work.unit, True, rerun))
+                again = _Work(work.unit, True, rerun, work.one_write)
+                if work.one_write:
+                    self._run_one_write(cur, again)
+                else:
+                    self._run_alone(cur, again)
                 _copy(rerun, work.future)
             return
         self._committed(tx, everything=False)

@@ -208,3 +208,37 @@ def test_every_write_runs_on_the_one_writer_thread(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(StoreError, match="closed|open for reading"):
         store.write(lambda tx: None)
+
+
+def test_a_retry_in_the_same_group_is_answered_with_the_stored_judgment(seeded_store: Store) -> None:
+    """The same client id twice in one group commit (a double submit): the engine refuses the
+    second insert, the group runs again one by one, and the retry is answered as recorded; the
+    same id for another verdict is a conflict. Nothing is stored twice."""
+    from labeling.errors import IdempotencyConflict
+
+    desk = Desk(seeded_store)
+    (shown,) = showings(desk, "ana")
+    (other,) = showings(desk, "bob")
+    judgment = judgment_of(desk, "ana", shown, "client-twice")
+    other_verdict = new_pair_judgment(
+        seeded_store,
+        client_id="client-twice",
+        annotator="ana",
+        pair_id=shown.pair_id,
+        left_id=shown.left_id,
+        right_id=shown.right_id,
+        verdict="right",
+        now=desk.now,
+    )
+    with Gate(seeded_store):
+        first = submit_pair_judgment(seeded_store, judgment)
+        again = submit_pair_judgment(seeded_store, judgment)
+        conflicting = submit_pair_judgment(seeded_store, other_verdict)
+        bobs = submit_pair_judgment(seeded_store, judgment_of(desk, "bob", other, "client-bob"))
+    assert first.result(timeout=30).duplicate is False
+    retried = again.result(timeout=30)
+    assert retried.duplicate is True and retried.judgment.id == "ana/client-twice"
+    with pytest.raises(IdempotencyConflict, match="already used for a different judgment"):
+        conflicting.result(timeout=30)
+    assert bobs.result(timeout=30).seq is not None
+    assert count(seeded_store, "SELECT count(*) FROM judgments") == 2

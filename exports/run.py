@@ -368,7 +368,7 @@ def _export_records(
     now: Callable[[], datetime],
 ) -> dict[str, Any]:
     export_id = str(uuid.uuid4())
-    summary = log.export_summary(cur, options.datasets)
+    summary = log.log_summary(cur, options.datasets)
     registered_items = (
         registry.registered_eval_items(cur)
         if kind in TRAINING_KINDS and not options.allow_eval_overlap
@@ -527,7 +527,7 @@ def _export_judgments(
     """DIR/judgments.{csv,parquet,jsonl}: one row per judgment in force (exports/table.py)."""
     export_id = str(uuid.uuid4())
     with store.cursor() as cur:
-        summary = log.export_summary(cur, options.datasets)
+        summary = log.log_summary(cur, options.datasets)
         raw = log.judgments_in_force_table(cur, options.datasets)
     rows = table.judgment_rows(raw, times_as_text=target != "parquet")
     warnings = []

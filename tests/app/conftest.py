@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,24 +82,27 @@ def start_rest_desk(
     return desk, server
 
 
-@pytest.fixture(scope="module")
-def refusing_desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestDesk]:
-    """The same desk, shared by a module's tests of requests that must be refused and change
-    nothing (a server start per test cost ~2 s each): any change one made would show in the next."""
-    desk, server = start_rest_desk(tmp_path_factory.mktemp("refusing"))
+@contextmanager
+def served_desk(tmp_path: Path, **serve_options: Any) -> Iterator[RestDesk]:
+    """start_rest_desk's desk for the length of a block; stopped and its store closed after."""
+    desk, server = start_rest_desk(tmp_path, **serve_options)
     try:
         yield desk
     finally:
         server.close()
         desk.store.close()
+
+
+@pytest.fixture(scope="module")
+def refusing_desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestDesk]:
+    """The same desk, shared by a module's tests of requests that must be refused and change
+    nothing (a server start per test cost ~2 s each): any change one made would show in the next."""
+    with served_desk(tmp_path_factory.mktemp("refusing")) as desk:
+        yield desk
 
 
 @pytest.fixture
 def rest_desk(tmp_path: Path) -> Iterator[RestDesk]:
     """Annotators ana and bob, admin root, each with a token; 6 items of 2 responses."""
-    desk, server = start_rest_desk(tmp_path)
-    try:
+    with served_desk(tmp_path) as desk:
         yield desk
-    finally:
-        server.close()
-        desk.store.close()

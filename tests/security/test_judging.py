@@ -38,7 +38,7 @@ from labeling.models import PairJudgment
 from labeling.queue import QueuePolicy
 from store.db import Store, latest_schema_version, migrations, open_store
 from store.errors import EventAlreadySuperseded
-from tests.app.conftest import RestDesk, judgment_body, start_rest_desk
+from tests.app.conftest import RestDesk, judgment_body, served_desk, start_rest_desk
 from tests.conftest import PASSWORD, free_port, support_records, write_jsonl
 
 PROMPT, LEFT, RIGHT, PROGRESS, SHOWING_ID, STATUS, RATIONALE, CURRENT = range(8)
@@ -83,12 +83,8 @@ def matches(visible: set[str], guessed: dict[str, str]) -> dict[str, str]:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[RestDesk]:
     """A real server: annotators ana and bob, admin root, each with a token; 6 items of 2 responses."""
-    desk, server = start_rest_desk(tmp_path)
-    try:
+    with served_desk(tmp_path) as desk:
         yield desk
-    finally:
-        server.close()
-        desk.store.close()
 
 
 # --- 1. Blindness -----------------------------------------------------------------------------
@@ -540,12 +536,8 @@ def test_the_store_refuses_a_second_event_superseding_one_event(seeded_store: St
 @pytest.fixture
 def served_without_rate(tmp_path: Path) -> Iterator[RestDesk]:
     """`served` without the judging rate limit: 48 verdicts and undos in a few seconds."""
-    desk, server = start_rest_desk(tmp_path, judging_rate=None)
-    try:
+    with served_desk(tmp_path, judging_rate=None) as desk:
         yield desk
-    finally:
-        server.close()
-        desk.store.close()
 
 
 def test_two_sessions_of_one_annotator_undoing_at_once_withdraw_two_judgments(

@@ -24,7 +24,7 @@ from labeling import tokens, users
 from labeling.clock import utc_now
 from labeling.ingest import import_files
 from store.db import open_store
-from tests.app.conftest import RestDesk, judgment_body, start_rest_desk
+from tests.app.conftest import RestDesk, judgment_body, served_desk, start_rest_desk
 from tests.conftest import PASSWORD, free_port, start_desk_process, support_records, write_jsonl
 
 WRONG = "Incorrect credentials: the user name or the password is wrong."
@@ -33,12 +33,8 @@ WRONG = "Incorrect credentials: the user name or the password is wrong."
 @pytest.fixture
 def desk(tmp_path: Path) -> Iterator[RestDesk]:
     """A served desk: annotators ana and bob, admin root, each with an API token; 6 items."""
-    rest, server = start_rest_desk(tmp_path)
-    try:
+    with served_desk(tmp_path) as rest:
         yield rest
-    finally:
-        server.close()
-        rest.store.close()
 
 
 def sign_in(desk: RestDesk, name: str, password: str = PASSWORD, **headers: str) -> httpx.Response:

@@ -7,6 +7,7 @@ import asyncio
 import threading
 from concurrent.futures import Future
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -194,19 +195,65 @@ def test_a_write_on_the_servers_event_loop_is_refused_not_waited_on(seeded_store
     assert failures == []
 
 
-def test_every_write_runs_on_the_one_writer_thread(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "s.duckdb")
-    threads: set[str] = set()
+class ReadCursorSpy:
+    """A read cursor (Store.cursor) that notes every statement that would change the store."""
+
+    WRITES = ("INSERT", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "COPY")
+
+    def __init__(self, cursor: Any, seen: list[str]) -> None:
+        self._cursor, self._seen = cursor, seen
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if sql.lstrip().upper().startswith(self.WRITES):
+            self._seen.append(sql.strip()[:60])
+        return self._cursor.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+
+class ConnectionSpy:
+    def __init__(self, connection: Any, seen: list[str]) -> None:
+        self._connection, self._seen = connection, seen
+
+    def cursor(self) -> ReadCursorSpy:
+        return ReadCursorSpy(self._connection.cursor(), self._seen)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+
+def test_no_write_goes_through_a_read_cursor(tmp_path: Path) -> None:
+    """Import, judge, undo, add a user and a token, export: every write statement runs in a unit
+    of the writer, none on the cursors readers get (which is what a write that bypassed the
+    writer would use)."""
+    from exports.options import ExportOptions
+    from exports.run import run_export
+    from labeling import tokens, users
+    from labeling.clock import utc_now
     from labeling.ingest import import_files
 
-    store.listen(lambda news: threads.add(threading.current_thread().name))
-    import_files(store, [write_jsonl(tmp_path / "s.jsonl", support_records(2))], dataset="support")
+    store = open_store(tmp_path / "s.duckdb")
+    seen: list[str] = []
+    store._connection = ConnectionSpy(store._connection, seen)  # type: ignore[assignment]
+    heard: list[Committed] = []
+    store.listen(heard.append)
+    import_files(store, [write_jsonl(tmp_path / "s.jsonl", support_records(3))], dataset="support")
     desk = Desk(store)
-    (shown,) = showings(desk, "ana")
-    desk.submit("ana", shown, "left")
-    assert threads == {"prefdesk-writer"}
+    for name in ("ana", "bob"):
+        (shown,) = showings(desk, name)
+        desk.submit(name, shown, "left")
+    desk.undo("bob")
+    users.add_user(store, "cy", "annotator", "a-long-password", utc_now)
+    tokens.create_token(store, "cy", "t", utc_now)
+    run_export(store, tmp_path / "out", kind="dpo", target="trl", options=ExportOptions(), now=utc_now)
+    assert seen == []
+    assert len(heard) == 7  # import, two judgments, the undo, the user, the token, the export's record
+    with store.cursor() as cur:  # and the spy does see a write sent past the writer
+        cur.execute("UPDATE users SET role = 'admin' WHERE name = 'nobody'")
+    assert seen == ["UPDATE users SET role = 'admin' WHERE name = 'nobody'"]
     store.close()
-    with pytest.raises(StoreError, match="closed|open for reading"):
+    with pytest.raises(StoreError, match="closed"):
         store.write(lambda tx: None)
 
 

@@ -63,11 +63,35 @@ def pairs_after(cur: duckdb.DuckDBPyConnection, after_seq: int) -> NewPairs:
     )
 
 
-def log_state(cur: duckdb.DuckDBPyConnection, pairs_up_to_seq: int) -> LogState:
+# Judgments read per query at start-up: the aggregation's hash table is what the server's
+# peak memory is made of, and the changes add up, so the log is summed a slice at a time.
+LOG_SLICE = 250_000
+
+
+def log_state(
+    cur: duckdb.DuckDBPyConnection, pairs_up_to_seq: int, *, slice_size: int = LOG_SLICE
+) -> LogState:
     """The whole log as arrays (the first read of a store with a million judgments: no Python
     object per judgment). Positions count pairs with seq <= pairs_up_to_seq, in seq order."""
     row = cur.execute("SELECT coalesce(max(seq), 0) FROM judgments").fetchone()
     last = int(row[0]) if row else 0
+    parts: dict[str, list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]] = {}
+    for start in range(0, last, slice_size):
+        for name, positions, counts in _log_slice(cur, pairs_up_to_seq, start, min(start + slice_size, last)):
+            parts.setdefault(name, []).append((positions, counts))
+    by_annotator = {}
+    for name, sliced in parts.items():
+        positions, counts = _sum_by_position(sliced)
+        kept = counts != 0
+        if kept.any():
+            by_annotator[name] = (positions[kept], counts[kept])
+    return LogState(by_annotator, last)
+
+
+def _log_slice(
+    cur: duckdb.DuckDBPyConnection, pairs_up_to_seq: int, after_seq: int, up_to_seq: int
+) -> list[tuple[str, npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+    """Per annotator: the pair positions and the sum of changes of the events in (after, up_to]."""
     table = cur.execute(
         """
         WITH positions AS (
@@ -76,20 +100,34 @@ def log_state(cur: duckdb.DuckDBPyConnection, pairs_up_to_seq: int) -> LogState:
         counts AS (
             SELECT c.annotator, p.position, sum(c.change) AS n
             FROM in_force_changes c JOIN positions p ON p.id = c.pair_id
-            WHERE c.seq <= ?
+            WHERE c.seq > ? AND c.seq <= ?
             GROUP BY ALL
             HAVING n <> 0
         )
         SELECT annotator, list(position) AS positions, list(n) AS counts FROM counts GROUP BY annotator
         """,
-        [pairs_up_to_seq, last],
+        [pairs_up_to_seq, after_seq, up_to_seq],
     ).to_arrow_table()
-    by_annotator = {}
-    for index, name in enumerate(table.column("annotator").to_pylist()):
-        positions = table.column("positions")[index].values.to_numpy(zero_copy_only=False).astype(np.int64)
-        counts = table.column("counts")[index].values.to_numpy(zero_copy_only=False).astype(np.int64)
-        by_annotator[name] = (positions, counts)
-    return LogState(by_annotator, last)
+    return [
+        (
+            name,
+            table.column("positions")[index].values.to_numpy(zero_copy_only=False).astype(np.int64),
+            table.column("counts")[index].values.to_numpy(zero_copy_only=False).astype(np.int64),
+        )
+        for index, name in enumerate(table.column("annotator").to_pylist())
+    ]
+
+
+def _sum_by_position(
+    sliced: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """One annotator's slices added up: each position once, with the sum of its changes."""
+    if len(sliced) == 1:
+        return sliced[0]
+    positions = np.concatenate([part[0] for part in sliced])
+    counts = np.concatenate([part[1] for part in sliced])
+    unique, inverse = np.unique(positions, return_inverse=True)
+    return unique, np.bincount(inverse, weights=counts, minlength=len(unique)).astype(np.int64)
 
 
 def log_after(cur: duckdb.DuckDBPyConnection, after_seq: int) -> LogDelta:

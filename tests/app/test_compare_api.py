@@ -188,7 +188,12 @@ def test_two_annotators_judging_at_once_lose_nothing_and_export_counts_match(
         by_pair.setdefault(pid, set()).add(left)
     agreed = sum(1 for lefts in by_pair.values() if len(lefts) == 1)
     manifest = run_export(
-        store, tmp_path / "out", kind="dpo", target="trl", options=ExportOptions(allow_empty=True), now=utc_now
+        store,
+        tmp_path / "out",
+        kind="dpo",
+        target="trl",
+        options=ExportOptions(allow_empty=True),
+        now=utc_now,
     )
     assert manifest["records"] == agreed
     assert manifest["skipped"]["annotators_disagree"] == 6 - agreed

@@ -67,6 +67,7 @@ class ServeOptions:
     sessions: SessionPolicy = field(default_factory=SessionPolicy)  # browser sessions' lifetime, idle timeout
     sign_in: SignInPolicy = field(default_factory=SignInPolicy)  # throttling of failed sign-ins
     judging_rate: JudgingRate | None = JudgingRate()  # per annotator; None: no limit
+    engine_threads: int = 1  # DuckDB's worker threads (store/db.py tune_for_serving says why 1)
 
     @property
     def tls(self) -> bool:
@@ -93,6 +94,7 @@ def serve_options(settings: ServeSettings | DemoSettings) -> ServeOptions:
             if settings.judgment_rate > 0
             else None
         ),
+        engine_threads=settings.engine_threads,
     )
 
 
@@ -120,7 +122,7 @@ def build_server(store: Store, options: ServeOptions) -> FastAPI:
     without any, only a loopback address is allowed (a one-person desk on one's own machine)."""
     has_users = bool(users.list_users(store))
     check_host(store, options.host)
-    store.keep_memory_small()
+    store.tune_for_serving(options.engine_threads)
     desk = Desk(store, policy=QueuePolicy(overlap=options.overlap), rate=options.judging_rate)
     desk.index.sync()  # read the log now (2 s for a million judgments), not on someone's first click
     exports_dir = options.exports_dir or Path(store.path).resolve().parent / "exports"

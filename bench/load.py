@@ -86,7 +86,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(db: Path, port: int, overlap: int) -> subprocess.Popen[str]:
+def start_server(db: Path, port: int, overlap: int, engine_threads: int = 1) -> subprocess.Popen[str]:
     process = subprocess.Popen(
         [
             sys.executable,
@@ -101,6 +101,8 @@ def start_server(db: Path, port: int, overlap: int) -> subprocess.Popen[str]:
             str(overlap),
             "--judgment-rate",
             "0",
+            "--engine-threads",
+            str(engine_threads),
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -262,12 +264,13 @@ def main() -> None:
     parser.add_argument("--levels", default="1,8,32")
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--scarce", action="store_true", help="overlap 1 on 3,000 pairs, no seeded judgments")
+    parser.add_argument("--engine-threads", type=int, default=1, help="prefdesk serve --engine-threads")
     args = parser.parse_args()
     if args.scarce:
         args.items, args.seeded = 3_000, 0
     print(
         f"$ python bench/load.py --items {args.items} --seeded {args.seeded} --levels {args.levels} "
-        f"--seconds {args.seconds}{' --scarce' if args.scarce else ''}"
+        f"--seconds {args.seconds}{' --scarce' if args.scarce else ''} --engine-threads {args.engine_threads}"
     )
     levels = [int(x) for x in args.levels.split(",")]
 
@@ -279,7 +282,7 @@ def main() -> None:
     # One more judgment per pair than the seed annotators gave; scarce: one, annotators competing.
     overlap = 1 if args.scarce else (SEED_ANNOTATORS if args.seeded else 0) + 1
     port = free_port()
-    server = start_server(db, port, overlap)
+    server = start_server(db, port, overlap, args.engine_threads)
     url = f"http://127.0.0.1:{port}/"
     rows = []
     acked: list[str] = []

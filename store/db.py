@@ -142,11 +142,16 @@ class Store:
         if self.path != ":memory:":
             make_private(Path(self.path + ".wal"))
 
-    def keep_memory_small(self) -> None:
-        """For a long-running server: DuckDB's allocator hands freed memory back to the system
-        instead of keeping it (reading a million judgments at start left ~130 MB behind)."""
+    def tune_for_serving(self, engine_threads: int) -> None:
+        """For a long-running server. DuckDB's allocator hands freed memory back to the system
+        instead of keeping it (reading a million judgments at start left ~130 MB behind). And its
+        worker threads: every query wakes them, which for the desk's many small queries (a pair's
+        texts, a judgment's insert) costs more CPU than it saves (docs/performance.md, bench/load.py
+        --engine-threads); `prefdesk serve --engine-threads N` gives bulk work more."""
         with self.cursor() as cur:
             cur.execute("SET allocator_flush_threshold = '16MB'")
+            cur.execute(f"SET threads = {int(engine_threads)}")
+            cur.execute("SET allocator_background_threads = true")
 
     def schema_version(self) -> int:
         with self.cursor() as cur:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 
-from tests.app.conftest import RestDesk, judgment_body
+from tests.app.conftest import RestDesk, judgment_body, served_desk
 
 pytestmark = pytest.mark.app
 
@@ -227,3 +228,19 @@ def test_eval_sets_through_the_api_empty_exports_refused_and_registrations_undon
         assert table.status_code == 201 and table.json()["records"] == 3
     with rest_desk.client("ana") as ana:
         assert ana.get("/eval-sets").status_code == 403
+
+
+def engine_threads(desk: RestDesk) -> int:
+    with desk.store.cursor() as cur:
+        row = cur.execute("SELECT current_setting('threads')").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_the_serving_store_runs_one_engine_thread_unless_told(rest_desk: RestDesk, tmp_path: Path) -> None:
+    assert engine_threads(rest_desk) == 1  # cheapest per judgment (store/db.py tune_for_serving)
+    (tmp_path / "more").mkdir()
+    with served_desk(tmp_path / "more", engine_threads=3) as desk:
+        assert engine_threads(desk) == 3
+        with desk.client("ana") as ana:
+            judge(ana)

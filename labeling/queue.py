@@ -18,7 +18,6 @@ judged more often than asked.
 
 from __future__ import annotations
 
-import hashlib
 import random
 import threading
 import time
@@ -32,6 +31,7 @@ import numpy.typing as npt
 
 from labeling.errors import PairFullyJudged, StaleShowing
 from labeling.models import Pair, Progress, Showing
+from labeling.pair_table import PairTable, key64
 from store import catalog
 from store import queue as log_reader
 from store.db import Store
@@ -51,10 +51,6 @@ class QueuePolicy:
             raise ValueError("overlap is at least 1 judgment per pair")
 
 
-def _key64(text: str) -> int:
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
-
-
 @dataclass
 class PairIndex:
     """Votes in force per pair, each annotator's judged pairs and the holds, over numpy arrays."""
@@ -64,10 +60,7 @@ class PairIndex:
     clock: Callable[[], float] = time.monotonic
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _sync_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
-    _ids: list[str] = field(default_factory=list, init=False)
-    _position: dict[str, int] = field(default_factory=dict, init=False)
-    _pairs: list[Pair] = field(default_factory=list, init=False)
-    _order: npt.NDArray[np.uint64] = field(default_factory=lambda: np.zeros(0, np.uint64), init=False)
+    _pairs: PairTable = field(default_factory=PairTable, init=False)
     _votes: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros(0, np.int32), init=False)
     _held: npt.NDArray[np.int32] = field(default_factory=lambda: np.zeros(0, np.int32), init=False)
     _live: dict[str, npt.NDArray[np.int16]] = field(default_factory=dict, init=False)
@@ -149,19 +142,10 @@ class PairIndex:
         )
 
     def _add_pairs(self, new: log_reader.NewPairs) -> None:
-        if not new.ids:
+        grow = new.table.num_rows
+        if not grow:
             return
-        start = len(self._ids)
-        for offset, pair_id in enumerate(new.ids):
-            self._position[pair_id] = start + offset
-        self._ids.extend(new.ids)
-        self._pairs.extend(
-            Pair(*row)
-            for row in zip(new.ids, new.item_ids, new.response_a_ids, new.response_b_ids, strict=True)
-        )
-        grow = len(new.ids)
-        order = np.fromiter((_key64(pair_id) for pair_id in new.ids), dtype=np.uint64, count=grow)
-        self._order = np.concatenate([self._order, order])
+        self._pairs.extend(new.table)
         self._votes = np.concatenate([self._votes, np.zeros(grow, np.int32)])
         self._held = np.concatenate([self._held, np.zeros(grow, np.int32)])
         self._live = {
@@ -171,7 +155,7 @@ class PairIndex:
 
     def _apply(self, delta: log_reader.LogDelta) -> None:
         for annotator, pair_id, change in zip(delta.annotators, delta.pair_ids, delta.changes, strict=True):
-            position = self._position.get(pair_id)
+            position = self._pairs.position(pair_id)
             if position is None:  # a judgment on a pair that is no longer stored
                 continue
             live = self._live_of(annotator)
@@ -192,7 +176,7 @@ class PairIndex:
     def _live_of(self, annotator: str) -> npt.NDArray[np.int16]:
         live = self._live.get(annotator)
         if live is None:
-            live = self._live[annotator] = np.zeros(len(self._ids), np.int16)
+            live = self._live[annotator] = np.zeros(len(self._pairs), np.int16)
         return live
 
     def _release(self, annotator: str, position: int | None = None) -> None:
@@ -220,7 +204,7 @@ class PairIndex:
             self._expire_holds()
             hold = self._holds.get(annotator)
             if hold is not None and self._live_of(annotator)[hold[0]] == 0:
-                return self._pairs[hold[0]]  # the pair already on this annotator's screen
+                return self._pairs.pair(hold[0])  # the pair already on this annotator's screen
             self._release(annotator)
             candidates = np.flatnonzero(self._open_to(annotator))
             if candidates.size == 0:
@@ -228,11 +212,11 @@ class PairIndex:
             # Pairs on someone's screen count as judged: people starting together spread out.
             load = self._votes[candidates] + self._held[candidates]
             least = candidates[load == load.min()]
-            personal = (self._order[least] ^ np.uint64(_key64(annotator))) * _MIX
+            personal = (self._pairs.keys[least] ^ np.uint64(key64(annotator))) * _MIX
             position = int(least[int(np.argmin(personal))])
             self._holds[annotator] = (position, self.clock() + self.policy.hold.total_seconds())
             self._held[position] += 1
-            return self._pairs[position]
+            return self._pairs.pair(position)
 
     def admit(self, annotator: str, pair_id: str, pending: Sequence[JudgmentChange] = ()) -> None:
         """Refuse a new judgment of a pair that already has the judgments the overlap asks for,
@@ -244,7 +228,7 @@ class PairIndex:
             return
         self.sync()
         with self._lock:
-            position = self._position.get(pair_id)
+            position = self._pairs.position(pair_id)
             if position is None:
                 return
             live = {
@@ -268,14 +252,14 @@ class PairIndex:
     def pair(self, pair_id: str) -> Pair | None:
         self.sync()
         with self._lock:
-            position = self._position.get(pair_id)
-            return None if position is None else self._pairs[position]
+            position = self._pairs.position(pair_id)
+            return None if position is None else self._pairs.pair(position)
 
     def hold(self, annotator: str, pair_id: str) -> None:
         """Hold a pair for an annotator who is shown it again (after an undo)."""
         self.sync()
         with self._lock:
-            position = self._position.get(pair_id)
+            position = self._pairs.position(pair_id)
             self._release(annotator)
             if position is not None:
                 self._holds[annotator] = (position, self.clock() + self.policy.hold.total_seconds())
@@ -285,13 +269,13 @@ class PairIndex:
         """The pairs `annotator` has a judgment in force on."""
         self.sync()
         with self._lock:
-            return {self._ids[int(position)] for position in np.flatnonzero(self._live_of(annotator))}
+            return {self._pairs.id_at(int(position)) for position in np.flatnonzero(self._live_of(annotator))}
 
     def votes(self, pair_id: str) -> int:
         """How many annotators have a judgment in force on the pair."""
         self.sync()
         with self._lock:
-            position = self._position.get(pair_id)
+            position = self._pairs.position(pair_id)
             return 0 if position is None else int(self._votes[position])
 
     def progress(self, annotator: str) -> Progress:
@@ -301,7 +285,7 @@ class PairIndex:
             self._expire_holds()
             judged = int(np.count_nonzero(self._live_of(annotator)))
             if self.policy.overlap is None:
-                return Progress(judged=judged, total=len(self._ids))
+                return Progress(judged=judged, total=len(self._pairs))
             open_now = self._open_to(annotator)
             hold = self._holds.get(annotator)
             if hold is not None and self._live_of(annotator)[hold[0]] == 0:

@@ -18,16 +18,17 @@ import duckdb
 import numpy as np
 import numpy.typing as npt
 import orjson
+import pyarrow as pa
 
 from labeling.models import Item, Response, messages_from_json
 
 
 @dataclass(frozen=True)
 class NewPairs:
-    ids: list[str]
-    item_ids: list[str]
-    response_a_ids: list[str]
-    response_b_ids: list[str]
+    """Pairs in seq order: columns id, item_id, response_a_id, response_b_id (Arrow strings,
+    not a Python object per pair: the serving index keeps them as they come)."""
+
+    table: pa.Table
     last_seq: int
 
 
@@ -50,17 +51,12 @@ class LogDelta:
 
 
 def pairs_after(cur: duckdb.DuckDBPyConnection, after_seq: int) -> NewPairs:
-    rows = cur.execute(
+    table = cur.execute(
         "SELECT id, item_id, response_a_id, response_b_id, seq FROM pairs WHERE seq > ? ORDER BY seq",
         [after_seq],
-    ).fetchall()
-    return NewPairs(
-        ids=[r[0] for r in rows],
-        item_ids=[r[1] for r in rows],
-        response_a_ids=[r[2] for r in rows],
-        response_b_ids=[r[3] for r in rows],
-        last_seq=rows[-1][4] if rows else after_seq,
-    )
+    ).to_arrow_table()
+    last = table.column("seq")[-1].as_py() if table.num_rows else after_seq
+    return NewPairs(table.drop_columns(["seq"]).combine_chunks(), int(last))
 
 
 # Judgments read per query at start-up: the aggregation's hash table is what the server's

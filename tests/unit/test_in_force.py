@@ -9,7 +9,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from labeling import judgments
@@ -124,6 +124,12 @@ reached: set[str] = set()
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Every kind of step at least once, whatever the random examples happen to reach.
+@example(
+    before=[("undo", "ana", 0), ("judge", "ana", 0), ("vibe", "bob", 1), ("judge", "cy", 1)],
+    after=[("undo", "ana", 0), ("undo_vibe", "bob", 1), ("judge", "bob", 1), ("undo", "cy", 1)],
+    slice_size=2,
+)
 @given(before=steps, after=steps, slice_size=st.integers(1, 6))
 def test_the_index_and_the_store_agree_on_what_is_in_force(
     before: list[Step], after: list[Step], slice_size: int

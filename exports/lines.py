@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 import orjson
@@ -77,11 +78,12 @@ TEMPLATES: dict[tuple[str, str, str], LineTemplate] = {
 
 
 class Lines(NamedTuple):
-    """How an export's plain records become lines: the template, and per entry its text rows and
-    the extra values the template names (as JSON text)."""
+    """How an export's plain records become lines: the template, and per entry the rowids of its
+    texts and the extra values the template names (as JSON text)."""
 
     template: LineTemplate
-    text_rows: Callable[[Any], tuple[int, int | None]]
+    text_1: Callable[[Any], int]
+    text_2: Callable[[Any], int] | None
     extras: dict[str, Callable[[Any], str]]
 
 
@@ -106,9 +108,8 @@ def lines_for(kind: str, target: str, options: Any, *, with_margin: bool = False
         extras: dict[str, Callable[[Any], str]] = (
             {"margin": lambda e: _json_number(e.margin)} if with_margin else {}
         )
-        return Lines(template, lambda e: (e.chosen_row, e.rejected_row), extras)
+        return Lines(template, attrgetter("chosen_row"), attrgetter("rejected_row"), extras)
     if kind == "sft":
-        return Lines(template, lambda e: (e.answer_row, None), {})
-    return Lines(
-        template, lambda e: (e.completion_row, None), {"label": lambda e: "true" if e.label else "false"}
-    )
+        return Lines(template, attrgetter("answer_row"), None, {})
+    label = {"label": lambda e: "true" if e.label else "false"}
+    return Lines(template, attrgetter("completion_row"), None, label)

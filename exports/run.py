@@ -323,14 +323,14 @@ def checked_lines(
     for batch in _batches(entries, BATCH_RECORDS):
         made: list[str | None] = [None] * len(batch)
         if lines is not None:
-            text_rows = [lines.text_rows(entry) for entry in batch]
+            # columns of ints: no tuple per record (the cyclic GC would scan them all again)
             columns: dict[str, Any] = {
                 "n": pa.array(range(len(batch)), type=pa.int64()),
                 "item_row": pa.array([entry.item_row for entry in batch], type=pa.int64()),
-                "text_1": pa.array([rows[0] for rows in text_rows], type=pa.int64()),
+                "text_1": pa.array(list(map(lines.text_1, batch)), type=pa.int64()),
             }
-            if text_rows[0][1] is not None:
-                columns["text_2"] = pa.array([rows[1] for rows in text_rows], type=pa.int64())
+            if lines.text_2 is not None:
+                columns["text_2"] = pa.array(list(map(lines.text_2, batch)), type=pa.int64())
             for name, value in lines.extras.items():
                 columns[name] = pa.array([value(entry) for entry in batch], type=pa.string())
             template = lines.template

@@ -392,10 +392,8 @@ _TEXT = (
 _PLAIN_PROMPT = (
     rf'^\[(?:\{{"role":"system","content":{_TEXT}\}},)?'
     rf'(?:\{{"role":"(?:user|assistant)","content":{_TEXT}\}},)*'
-    rf'\{{"role":"(?:user|assistant)","content":{_TEXT}\}}\]$'
+    rf'\{{"role":"(?:LAST)","content":{_TEXT}\}}\]$'
 )
-# ... whose last turn is the user's (a text's quotes are escaped: `{"role":"` starts a turn).
-_ENDS_WITH_USER = r'\{"role":"user","content":"(?:[^"\\]|\\.)*"\}\]$'
 _ASSISTANT_TURN = r'(\{"role":"assistant","content":"(?:[^"\\]|\\.)*")\}'
 # DuckDB's to_json writes some control characters as \u000B where orjson writes \u000b: an answer
 # holding any \u00 escape (or a backslash before u00) is left to the exporter's own JSON writer
@@ -408,8 +406,7 @@ _RECORD_LINES = f"""
         SEMI JOIN line_rows w ON t.rowid = w.item_row WHERE t.rowid BETWEEN ? AND ?
     ),
     turns AS (
-        SELECT row, regexp_matches(json, '{_PLAIN_PROMPT}') AS plain,
-               regexp_matches(json, '{_ENDS_WITH_USER}') AS ends_with_user,
+        SELECT row, regexp_matches(json, '{{plain}}') AS plain,
                substring(json, 2, length(json) - 2) AS turns
         FROM prompt
     ),
@@ -477,9 +474,7 @@ def record_lines(
             conditions.append("a1.text <> a2.text")
     else:
         rows = rows.append_column("text_2", pa.nulls(rows.num_rows, pa.int64()))
-    if last_role == "user":
-        conditions.append("p.ends_with_user")
-    elif last_role is not None:
+    if last_role not in (None, "user"):
         raise ValueError(f"a line's prompt ends with the user's turn or with any, not {last_role!r}")
     items = rows.column("item_row").to_pylist()
     texts = [
@@ -487,14 +482,20 @@ def record_lines(
         for row in rows.column("text_1").to_pylist() + rows.column("text_2").to_pylist()
         if row is not None
     ]
-    sql = _RECORD_LINES.replace("{condition}", " AND ".join(conditions)).replace("{line}", " || ".join(line))
+    plain = _PLAIN_PROMPT.replace("LAST", "user" if last_role else "user|assistant")
+    sql = (
+        _RECORD_LINES.replace("{plain}", plain)
+        .replace("{condition}", " AND ".join(conditions))
+        .replace("{line}", " || ".join(line))
+    )
     # parameters in the order they appear: the two row ranges, the condition, then the line's parts
     ordered = [min(items), max(items), min(texts), max(texts)]
     cur.register("line_rows", rows)
     cur.register("text_rows", pa.table({"row": pa.array(sorted(set(texts)), type=pa.int64())}))
     try:
-        result = cur.execute(sql, ordered + params).fetchall()
+        result = cur.execute(sql, ordered + params).to_arrow_table()
     finally:
         cur.unregister("line_rows")
         cur.unregister("text_rows")
-    return [line for (line,) in result]
+    made: list[str | None] = result.column(0).to_pylist()
+    return made

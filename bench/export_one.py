@@ -2,11 +2,13 @@
 the process's peak RSS. For comparing two versions of the exporters under the same load (run
 them alternately), which bench/import_export.py cannot do when the machine is shared.
 
-    python bench/export_one.py --pairs 100000 dpo trl [--split] [--code DIR]
+    python bench/export_one.py --pairs 100000 dpo trl [--split] [--code DIR] [--phases]
 
 The store (/tmp/prefdesk-bench-N.duckdb) is built the way bench/import_export.py builds it (the
 same records and judgments) on the first run. `--code DIR` runs the exporters of another
-checkout (e.g. `git worktree add /tmp/old dcb8034`) on the same store.
+checkout (e.g. `git worktree add /tmp/old dcb8034`) on the same store. `--phases` also prints
+the seconds, CPU seconds and resident memory after each stage of the export (the functions in
+PHASES, where the checkout has them; calls of one function add up).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,6 +31,53 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+# Stages of an export: (module, function). Timed by wrapping them, as a profiler would not (its
+# overhead per Python call would inflate the Python stages against DuckDB's).
+PHASES = (
+    ("store.judgments", "log_summary"),
+    ("exports.run", "select_preferences"),
+    ("exports.run", "_screen"),
+    ("exports.run", "_split"),
+    ("store.judgments", "record_lines"),
+    ("exports.run", "check_records"),
+    ("exports.run", "_write_data"),
+    ("store.registry", "record_training_items"),
+    ("store.registry", "register_eval_items"),
+)
+
+
+def _rss_mb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
+def _time_phases() -> dict[str, list[float]]:
+    """Wrap the PHASES found: each adds its wall and CPU seconds, and keeps the RSS after it."""
+    import importlib
+
+    spent: dict[str, list[float]] = {}
+    for module_name, name in PHASES:
+        module = importlib.import_module(module_name)
+        function = getattr(module, name, None)
+        if function is None:
+            continue
+
+        def timed(*args: Any, _function: Any = function, _name: str = name, **kwargs: Any) -> Any:
+            wall, cpu = time.perf_counter(), _cpu_seconds()
+            try:
+                return _function(*args, **kwargs)
+            finally:
+                totals = spent.setdefault(_name, [0.0, 0.0, 0])
+                totals[0] += time.perf_counter() - wall
+                totals[1] += _cpu_seconds() - cpu
+                totals[2] = _rss_mb()
+
+        setattr(module, name, timed)
+    return spent
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pairs", type=int, default=100_000)
@@ -35,6 +85,7 @@ def main() -> None:
     parser.add_argument("target")
     parser.add_argument("--split", action="store_true", help="--eval-fraction 0.1 --seed 1")
     parser.add_argument("--code", type=Path, default=ROOT, help="the checkout whose exporters run")
+    parser.add_argument("--phases", action="store_true", help="also time the stages of the export")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "bench"))
     sys.path.insert(0, str(args.code))
@@ -62,6 +113,7 @@ def main() -> None:
         options = ExportOptions(all_items=True)
     else:
         options = ExportOptions(allow_eval_overlap=True)
+    spent = _time_phases() if args.phases else {}
     out = Path(f"/tmp/prefdesk-bench-{args.pairs}-export")
     shutil.rmtree(out, ignore_errors=True)
     cpu_before = _cpu_seconds()
@@ -76,6 +128,9 @@ def main() -> None:
         f"{args.kind} {args.target}{' split' if args.split else ''}: {manifest['records']} records, "
         f"{seconds:.2f} s, CPU {cpu:.2f} s, peak RSS {peak} MB, load average {load}, code {args.code}"
     )
+
+    for name, (wall, cpu, rss) in spent.items():
+        print(f"  {name}: {wall:.2f} s, CPU {cpu:.2f} s, RSS after it {rss:.0f} MB")
 
 
 if __name__ == "__main__":

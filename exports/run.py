@@ -20,7 +20,7 @@ from datetime import datetime
 from functools import partial
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from exports import eval_registry, evals, table, write
 from exports.empty import Funnel, why_empty
@@ -55,6 +55,9 @@ from labeling.perf import gc_paused
 from store import judgments as log
 from store import registry
 from store.db import Cursor, Store, Tx
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 OPENAI_MINIMUM_EXAMPLES = 10
 
@@ -309,8 +312,9 @@ def checked_lines(
     entries: list[Entry],
     build: Callable[[Any], dict[str, Any]],
     lines: Lines | None,
-) -> Iterator[tuple[list[Entry], list[str]]]:
-    """check_records for JSONL, a batch at a time: each batch's entries and their lines, in order.
+) -> Iterator[tuple[list[Entry], list[str] | pa.Array]]:
+    """check_records for JSONL, a batch at a time: each batch's entries and their lines, in order
+    (an Arrow array of them when the store wrote them all, so that they are written as they are).
 
     The store writes the lines of plain records (exports/lines.py: only where the check is sure to
     pass); every other record is built and checked as check_records does, with its messages. The
@@ -322,6 +326,7 @@ def checked_lines(
     first_types: tuple[type, ...] = ()
     for batch in _batches(entries, BATCH_RECORDS):
         made: list[str | None] = [None] * len(batch)
+        store_made: pa.Array | None = None
         if lines is not None:
             # columns of ints: no tuple per record (the cyclic GC would scan them all again)
             columns: dict[str, Any] = {
@@ -334,13 +339,17 @@ def checked_lines(
             for name, value in lines.extras.items():
                 columns[name] = pa.array([value(entry) for entry in batch], type=pa.string())
             template = lines.template
-            made = log.record_lines(
+            store_made = log.record_lines(
                 cur,
                 pa.table(columns),
                 template.parts,
                 last_role=template.last_role,
                 distinct_texts=template.distinct_texts,
             )
+            if store_made.null_count == 0 and first_keys is not None:
+                yield batch, store_made
+                continue
+            made = store_made.to_pylist()
         if first_keys is None:
             made[0] = None  # built and checked: the shape every line is held to
         slow = [n for n, line in enumerate(made) if line is None]
@@ -397,14 +406,11 @@ def _write_data(
     with write.line_files(out_dir, files) as sinks:  # a broken record removes them again
         for batch, made in checked_lines(cur, kind, target, entries, build, lines):
             if single:
-                next(iter(sinks.values())).write("".join(made).encode("utf-8"))
+                write.write_text_lines(next(iter(sinks.values())), made)
                 continue
-            routed: dict[str, list[str]] = {name: [] for name in sinks}
-            for entry, line in zip(batch, made, strict=True):
-                if (name := where.get(id(entry))) is not None:
-                    routed[name].append(line)
-            for name, routed_lines in routed.items():
-                sinks[name].write("".join(routed_lines).encode("utf-8"))
+            split_of = [where.get(id(entry)) for entry in batch]
+            for name, sink in sinks.items():
+                write.write_text_lines(sink, made, [split == name for split in split_of])
 
 
 def run_export(

@@ -443,13 +443,14 @@ def record_lines(
     *,
     last_role: str | None,
     distinct_texts: bool,
-) -> list[str | None]:
+) -> pa.Array:
     """One JSONL line per row of `rows` (columns n, item_row, text_1, text_2 and any columns that
     `parts` names), in order: `parts` joined, each ("text", literal) as it is and each
     ("field", name) as LINE_FIELDS says or as the row's column of that name. None for a row whose
     prompt is not plain turns, whose prompt does not end with `last_role` (when given), whose texts
     are blank or not written as is, or whose two texts are equal (`distinct_texts`): the exporter
-    builds and checks those itself.
+    builds and checks those itself. An Arrow string array, so that lines reach the file as they
+    are (no Python string per line).
 
     Plain turns: a non-empty list of objects of role and content only, the role system (first
     only), user or assistant, the content a string that is not blank."""
@@ -497,5 +498,4 @@ def record_lines(
     finally:
         cur.unregister("line_rows")
         cur.unregister("text_rows")
-    made: list[str | None] = result.column(0).to_pylist()
-    return made
+    return result.column(0).combine_chunks()

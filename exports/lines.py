@@ -8,7 +8,8 @@ exports/checks.py is sure to pass on the record the builder would make (its shor
 turns, `_plain_turns`, and the template's conditions below); every other record (tool calls, a
 blank text, a system turn that is not first, identical answers, a prompt that does not end with
 the user) is built and checked one at a time (exports/run.py), so a broken record fails with the
-message it always had. tests/unit/test_lines.py holds every line to `jsonl_line(builder(...))`.
+message it always had. tests/unit/test_lines.py requires the bytes that building and checking
+every record writes.
 
     >>> TEMPLATES["dpo", "trl", ""].parts[:3]
     (('text', '{"prompt":['), ('field', 'turns'), ('text', '],"chosen":[{"role":"assistant","content":'))

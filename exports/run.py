@@ -5,7 +5,8 @@
 
 select (exports/select.py) -> build records (trl.py, openai.py) -> split, keeping registered
 eval items out (split.py, eval_registry.py) -> refuse an empty export (empty.py) -> check every
-record (checks.py) -> write atomically (write.py) -> record the export, the items of its
+record (checks.py; plain records' lines are written by the store where their check is sure to
+pass: lines.py) -> write atomically (write.py) -> record the export, the items of its
 training file and its eval items in the store. `kind="judgments"` writes a table instead
 (table.py).
 """

@@ -373,9 +373,6 @@ def judgments_in_force_table(cur: duckdb.DuckDBPyConnection, datasets: tuple[str
     ).to_arrow_table()
 
 
-# What record_lines can put into a line: the prompt's plain turns as JSON objects joined by commas
-# (`turns`; `weighted_turns`: with "weight":0 on assistant turns), and the JSON text of the
-# responses at the rows of `text_1` and `text_2`. Any other name is a column of the rows given.
 # Characters Python's str.isspace() counts as blank, beyond the control characters (which JSON
 # always escapes).
 _BLANK = r"\x{20}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}"
@@ -428,6 +425,9 @@ _RECORD_LINES = f"""
 """
 _WEIGHTED_TURNS = f"""regexp_replace(p.turns, '{_ASSISTANT_TURN}', '\\1,"weight":0}}', 'g')"""
 
+# What record_lines can put into a line: the prompt's plain turns as JSON objects joined by commas
+# (`turns`; `weighted_turns`: with "weight":0 on assistant turns), and the JSON text of the
+# responses at the rows of `text_1` and `text_2`. Any other name is a column of the rows given.
 LINE_FIELDS = {
     "turns": "p.turns",
     "weighted_turns": _WEIGHTED_TURNS,

@@ -70,6 +70,12 @@ PROMPTS: list[Any] = [
         },
         {"role": "tool", "tool_call_id": "call_7", "content": '{"status": "shipped"}'},
     ],
+    [
+        {"role": "system", "content": "Answer in one line."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": 'Hello, "friend" \\ /'},
+        {"role": "user", "content": "Again?"},
+    ],
     "\x0b control in the prompt",
     "A prompt with a literal \\u0041",
 ]

@@ -90,14 +90,20 @@ def main() -> None:
         "--memory-limit", help="DuckDB's memory_limit for the store (e.g. 600MB; DuckDB's default otherwise)"
     )
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT / "bench"))
     sys.path.insert(0, str(args.code))
-    import import_export as bench
-
+    # The checkout's modules first: bench/import_export.py puts this checkout first on sys.path
+    # when it is imported, and would otherwise load this checkout's exporters for both runs.
+    from exports import run as run_module
     from exports.run import ExportOptions, run_export
     from labeling.clock import utc_now
     from labeling.ingest import import_files
+    from store import judgments as _judgments  # noqa: F401  (import_export's, from the checkout)
     from store.db import open_store
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import import_export as bench
+
+    code = Path(run_module.__file__).resolve().parent.parent  # where the exporters really came from
 
     db = Path(f"/tmp/prefdesk-bench-{args.pairs}.duckdb")
     if not db.exists():
@@ -132,7 +138,7 @@ def main() -> None:
     load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
     print(
         f"{args.kind} {args.target}{' split' if args.split else ''}: {manifest['records']} records, "
-        f"{seconds:.2f} s, CPU {cpu:.2f} s, peak RSS {peak} MB, load average {load}, code {args.code}"
+        f"{seconds:.2f} s, CPU {cpu:.2f} s, peak RSS {peak} MB, load average {load}, code {code}"
     )
 
     for name, (wall, cpu, rss) in spent.items():

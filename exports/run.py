@@ -5,7 +5,8 @@
 
 select (exports/select.py) -> build records (trl.py, openai.py) -> split, keeping registered
 eval items out (split.py, eval_registry.py) -> refuse an empty export (empty.py) -> check every
-record (checks.py) -> write atomically (write.py) -> record the export, the items of its
+record (checks.py; plain records' lines are written by the store where their check is sure to
+pass: lines.py) -> write atomically (write.py) -> record the export, the items of its
 training file and its eval items in the store. `kind="judgments"` writes a table instead
 (table.py).
 """
@@ -20,10 +21,11 @@ from datetime import datetime
 from functools import partial
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from exports import eval_registry, evals, table, write
 from exports.empty import Funnel, why_empty
+from exports.lines import Lines, lines_for
 from exports.options import (  # noqa: F401  (re-exported)
     KINDS,
     NEAR_DUPLICATE_METHODS,
@@ -54,6 +56,9 @@ from labeling.perf import gc_paused
 from store import judgments as log
 from store import registry
 from store.db import Cursor, Store, Tx
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 OPENAI_MINIMUM_EXAMPLES = 10
 
@@ -301,6 +306,78 @@ def check_records(
         yield entry, record
 
 
+def checked_lines(
+    cur: Cursor,
+    kind: str,
+    target: str,
+    entries: list[Entry],
+    build: Callable[[Any], dict[str, Any]],
+    lines: Lines | None,
+) -> Iterator[tuple[list[Entry], list[str] | pa.Array]]:
+    """check_records for JSONL, a batch at a time: each batch's entries and their lines, in order
+    (an Arrow array of them when the store wrote them all, so that they are written as they are).
+
+    The store writes the lines of plain records (exports/lines.py: only where the check is sure to
+    pass); every other record is built and checked as check_records does, with its messages. The
+    first record is always built and checked: every row's shape is held to its shape."""
+    import pyarrow as pa
+
+    check = export_format(kind, target).load_check()
+    first_keys: tuple[str, ...] | None = None
+    first_types: tuple[type, ...] = ()
+    for batch in _batches(entries, BATCH_RECORDS):
+        made: list[str | None] = [None] * len(batch)
+        store_made: pa.Array | None = None
+        if lines is not None:
+            # columns of ints: no tuple per record (the cyclic GC would scan them all again)
+            columns: dict[str, Any] = {
+                "n": pa.array(range(len(batch)), type=pa.int64()),
+                "item_row": pa.array([entry.item_row for entry in batch], type=pa.int64()),
+                "text_1": pa.array(list(map(lines.text_1, batch)), type=pa.int64()),
+            }
+            if lines.text_2 is not None:
+                columns["text_2"] = pa.array(list(map(lines.text_2, batch)), type=pa.int64())
+            for name, value in lines.extras.items():
+                columns[name] = pa.array([value(entry) for entry in batch], type=pa.string())
+            template = lines.template
+            store_made = log.record_lines(
+                cur,
+                pa.table(columns),
+                template.parts,
+                last_role=template.last_role,
+                distinct_texts=template.distinct_texts,
+            )
+            if store_made.null_count == 0 and first_keys is not None:
+                yield batch, store_made
+                continue
+            made = store_made.to_pylist()
+        if first_keys is None:
+            made[0] = None  # built and checked: the shape every line is held to
+        slow = [n for n, line in enumerate(made) if line is None]
+        if slow:
+            prompt_json = log.prompts_by_row(cur, (batch[n].item_row for n in slow))
+            texts = log.responses_by_row(cur, (row for n in slow for row in batch[n].response_rows()))
+            for n in slow:
+                entry = batch[n]
+                record = build(entry.with_texts(parse_prompt(prompt_json[entry.item_row]), texts))
+                problem = check(record)
+                if problem is None:
+                    keys, types = tuple(record), tuple(map(type, record.values()))
+                    if first_keys is None:
+                        first_keys, first_types = keys, types
+                    elif keys != first_keys or types != first_types:
+                        problem = (
+                            "its fields differ from the first record's (TRL reads the format from row one)"
+                        )
+                if problem is not None:
+                    raise ExportError(
+                        f"{kind} {target}: the record for item {entry.item_id!r} ({entry.origin}) is broken: "
+                        f"{problem}. Nothing was written."
+                    )
+                made[n] = write.jsonl_line(record).decode("utf-8")
+        yield batch, cast(list[str], made)
+
+
 def _write_data(
     cur: Cursor,
     kind: str,
@@ -311,19 +388,16 @@ def _write_data(
     out_dir: Path,
     files: dict[str, str],
     options: ExportOptions,
+    lines: Lines | None,
 ) -> None:
     """Check every record (kept or not), and write the kept ones to their split's file."""
-    if len(splits) == 1 and next(iter(splits.values())) is entries:
-        only = next(iter(splits))
-        route: Callable[[Entry], str | None] = lambda entry: only  # noqa: E731
-    else:
-        where = {id(entry): name for name, kept in splits.items() for entry in kept}
-        route = lambda entry: where.get(id(entry))  # noqa: E731
-    checked = check_records(kind, target, with_texts(cur, entries), build)
+    single = len(splits) == 1 and next(iter(splits.values())) is entries
+    where = {} if single else {id(entry): name for name, kept in splits.items() for entry in kept}
     if options.parquet or options.yaml:  # whole-file formats: every record checked first
         records: dict[str, list[dict[str, Any]]] = {name: [] for name in splits}
-        for entry, record in checked:
-            if (name := route(entry)) is not None:
+        only = next(iter(splits))
+        for entry, record in check_records(kind, target, with_texts(cur, entries), build):
+            if (name := only if single else where.get(id(entry))) is not None:
                 records[name].append(record)
         write.prepare_dir(out_dir)
         writer = write.write_parquet if options.parquet else write.write_yaml_list
@@ -331,9 +405,13 @@ def _write_data(
             writer(out_dir / files[name], kept)
         return
     with write.line_files(out_dir, files) as sinks:  # a broken record removes them again
-        for entry, record in checked:
-            if (name := route(entry)) is not None:
-                sinks[name].write(write.jsonl_line(record))
+        for batch, made in checked_lines(cur, kind, target, entries, build, lines):
+            if single:
+                write.write_text_lines(next(iter(sinks.values())), made)
+                continue
+            split_of = [where.get(id(entry)) for entry in batch]
+            for name, sink in sinks.items():
+                write.write_text_lines(sink, made, [split == name for split in split_of])
 
 
 def run_export(
@@ -463,7 +541,8 @@ def _export_records(
     # A failure part way (a broken record, a full disk, a store that cannot be written) removes
     # what was written: a failed export leaves no files and no record.
     with write.new_files(out_dir):
-        _write_data(cur, kind, target, entries, build, splits, out_dir, files, options)
+        lines = lines_for(kind, target, options, with_margin=bool(kind_counts.get("margin_column")))
+        _write_data(cur, kind, target, entries, build, splits, out_dir, files, options, lines)
         if options.save_to_disk:
             manifest["saved_to_disk"] = str(write.save_to_disk(out_dir, files).relative_to(out_dir))
         write.write_json(out_dir / "manifest.json", manifest)

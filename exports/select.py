@@ -253,8 +253,29 @@ def select_preferences(
     selection = Selection()
     selection.skipped["undone"] = pairs_all_undone
     examples, skipped, several = selection.examples, selection.skipped, selection.several_votes
+    append = examples.append
     for pair in pairs:
         votes = pair.votes
+        if len(votes) == 1 and votes[0] not in ("tie", "both_bad"):
+            # The common case, decided without aggregate/_margin: one annotator's preference,
+            # with their strength as its margin (what the general path below gives it).
+            strength = pair.strengths[0]
+            margin = None if strength is None else float(strength)
+            if votes[0] == pair.response_a_id:
+                append(
+                    Decided(
+                        pair.pair_id, pair.item_id, pair.group_key, pair.response_a_id, pair.response_b_id,
+                        1, 1, margin, pair.item_row, pair.response_a_row, pair.response_b_row,
+                    )
+                )  # fmt: skip
+            else:
+                append(
+                    Decided(
+                        pair.pair_id, pair.item_id, pair.group_key, pair.response_b_id, pair.response_a_id,
+                        1, 1, margin, pair.item_row, pair.response_b_row, pair.response_a_row,
+                    )
+                )  # fmt: skip
+            continue
         if len(votes) > 1:
             several.append(votes)
         winner, reason = aggregate(votes, policy)

@@ -139,6 +139,33 @@ def jsonl_line(record: dict[str, Any]) -> bytes:
     return orjson.dumps(record, default=str, option=orjson.OPT_APPEND_NEWLINE)
 
 
+def write_text_lines(handle: BinaryIO, lines: list[str] | pa.Array, keep: list[bool] | None = None) -> None:
+    """Lines (each ending with a newline) as UTF-8, those marked in `keep` only (all without it):
+    an Arrow string array's bytes are written as they are, without a Python string per line.
+
+    >>> import io, pyarrow as pa
+    >>> handle = io.BytesIO()
+    >>> write_text_lines(handle, pa.array(['{"a":1}\\n', '{"a":2}\\n']), [False, True])
+    >>> handle.getvalue()
+    b'{"a":2}\\n'
+    """
+    if isinstance(lines, list):
+        kept = lines if keep is None else [line for line, wanted in zip(lines, keep, strict=True) if wanted]
+        handle.write("".join(kept).encode("utf-8"))
+        return
+    import pyarrow as pa
+
+    if keep is not None:
+        lines = lines.filter(pa.array(keep, type=pa.bool_()))
+    if len(lines) == 0:
+        return
+    if not pa.types.is_large_string(lines.type):
+        lines = lines.cast(pa.large_string())
+    _, offsets, data = lines.buffers()
+    bounds = memoryview(offsets).cast("q")
+    handle.write(memoryview(data)[bounds[lines.offset] : bounds[lines.offset + len(lines)]])
+
+
 def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
     """One compact JSON object per line, UTF-8, non-ASCII kept as is."""
     write_lines(path, map(jsonl_line, records))

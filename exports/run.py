@@ -538,6 +538,8 @@ def _export_records(
         )
         what = "0 records" if records == 0 else "an empty training file"
         warnings.append(_refuse_empty(store, kind, target, options, funnel, summary, what))
+        if records == 0:
+            warnings.append(NO_ROWS_TO_LOAD)
     # A failure part way (a broken record, a full disk, a store that cannot be written) removes
     # what was written: a failed export leaves no files and no record.
     with write.new_files(out_dir):
@@ -568,6 +570,13 @@ def _export_records(
 
         store.write(record)
     return manifest
+
+
+# datasets.load_dataset(DIR) on files without a line stops with a bare StopIteration.
+NO_ROWS_TO_LOAD = (
+    "its files hold no rows: datasets.load_dataset cannot read this folder (it learns the columns "
+    "from the rows); export again once there are records"
+)
 
 
 def _refuse_empty(

@@ -114,6 +114,7 @@ def test_an_export_of_nothing_is_refused_unless_allowed(
     assert (
         "warning: this export has 0 records (written anyway, --allow-empty): no pair has been judged" in err
     )
+    assert "warning: its files hold no rows: datasets.load_dataset cannot read this folder" in err
     assert (tmp_path / "out" / "dpo_openai.jsonl").read_text() == ""
 
 

@@ -68,6 +68,7 @@ class PairIndex:
     _pairs_seq: int = field(default=0, init=False)
     _log_seq: int = field(default=0, init=False)
     _stale: bool = field(default=True, init=False)  # the store may hold what the index has not read
+    _reading: bool = field(default=False, init=False)  # a read of the store is under way
     _news: list[Committed] = field(default_factory=list, init=False)
     _news_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _catching_up: threading.Lock = field(default_factory=threading.Lock, init=False)
@@ -97,12 +98,17 @@ class PairIndex:
         are applied as told; after anything else (an import, a bulk load) the store is read again
         from the last sequence numbers seen."""
         with self._sync_lock:  # one reader at a time, or two could apply the same delta
-            with self._news_lock:
+            with self._news_lock:  # the news taken and a read announced at once: no gap between
                 news, self._news = self._news, []
-            if self._stale or any(told.everything for told in news):
-                self._stale = True  # until the read succeeds: the news taken are in what it reads
-                self._read_store()
-                self._stale = False
+                if self._stale or any(told.everything for told in news):
+                    self._stale = True  # until the read succeeds: the news taken are in what it reads
+                    self._reading = True
+            if self._reading:
+                try:
+                    self._read_store()
+                    self._stale = False
+                finally:
+                    self._reading = False
             told = [change for batch in news for change in batch.judged if change.seq > self._log_seq]
             if told:
                 with self._lock:
@@ -111,10 +117,12 @@ class PairIndex:
     def must_read_store(self) -> bool:
         """Whether the next decision first reads the store (after an import, say), rather than
         only applying what the writer told: callers on an event loop hand that to a thread."""
-        if self._sync_lock.locked():  # a read is under way (the catch-up after an import): wait off-loop
-            return True
+        # A read of the store announced or under way (the catch-up after an import) is waited for
+        # off the loop. Not merely the sync lock held: every sync takes it for a moment (the
+        # writer's admit among them), and taking that for a read sent most requests at 32
+        # annotators to worker threads.
         with self._news_lock:
-            return self._stale or any(told.everything for told in self._news)
+            return self._reading or self._stale or any(told.everything for told in self._news)
 
     def _read_store(self) -> None:
         with self.store.cursor() as cur:

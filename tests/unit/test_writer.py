@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -171,6 +172,31 @@ def test_the_index_applies_what_it_is_told_without_reading_the_log(seeded_store:
     index._read_store = lambda: (reads.append(1), original())[1]  # type: ignore[method-assign]
     assert index.progress("ana").judged == 1
     assert reads == []
+
+
+def test_only_a_read_of_the_store_sends_callers_off_the_event_loop(seeded_store: Store) -> None:
+    index = PairIndex(seeded_store)
+    index.sync()
+    with index._sync_lock:  # what any sync holds for a moment, the writer's admit among them
+        assert not index.must_read_store()
+    reading, release = threading.Event(), threading.Event()
+    original = index._read_store
+
+    def slow_read() -> None:
+        reading.set()
+        release.wait(10)
+        original()
+
+    index._read_store = slow_read  # type: ignore[method-assign]
+    seeded_store.write(lambda tx: tx.cur.execute("SELECT 1"))  # not judgments: the index reads again
+    assert index.must_read_store()  # from the commit on, until the read is done
+    assert reading.wait(10)  # the index's own catch-up thread reads
+    assert index.must_read_store()
+    release.set()
+    deadline = time.monotonic() + 10
+    while index.must_read_store() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not index.must_read_store()
 
 
 def test_a_write_on_the_servers_event_loop_is_refused_not_waited_on(seeded_store: Store) -> None:

@@ -258,7 +258,9 @@ def test_an_empty_store_is_refused_unless_an_empty_export_is_asked_for(store: St
     assert (tmp_path / "empty" / "dpo_trl.jsonl").read_text() == ""
     assert manifest["warnings"] == [
         "this export has 0 records (written anyway, --allow-empty): the store holds no items: import some "
-        "(`prefdesk import`) and judge them (`prefdesk serve`)"
+        "(`prefdesk import`) and judge them (`prefdesk serve`)",
+        "its files hold no rows: datasets.load_dataset cannot read this folder (it learns the columns from "
+        "the rows); export again once there are records",
     ]
 
 

@@ -4,13 +4,15 @@ calling (the token), errors, and the shapes of answers. The routers: apps/api_ju
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 import orjson
 from fastapi import Depends, Request, Security
 from fastapi.responses import Response
@@ -125,6 +127,11 @@ def export_ref_out(export: ExportRef) -> dict[str, Any]:
     }
 
 
+# Worker threads for the desk's reads of the store (a pair's texts). A few: anyio's default of
+# 40 let 32 annotators' requests spread over 25 threads, each with a malloc arena of its own.
+READER_THREADS = 4
+
+
 @dataclass(frozen=True)
 class Services:
     """What the API's requests act on: one desk (and its store), where exports go, the clock."""
@@ -132,6 +139,7 @@ class Services:
     desk: Desk
     exports_dir: Path
     now: Callable[[], datetime]
+    readers: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(READER_THREADS))
 
     @property
     def store(self) -> Store:
@@ -183,10 +191,18 @@ Admin = Annotated[User, Depends(admin)]
 
 
 async def quick(desk: Desk, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run a short desk call (a few ms, reads of the index) on the event loop: a hop to a worker
-    thread costs more than the call (measured: 75 -> 122 judgments/s at 8 annotators). When the
-    index must first read the store again (after an import), that read runs in a worker thread
-    instead. Writes never run here: they are the writer's."""
+    """Run a short desk call that only reads the index in memory (a few microseconds) on the
+    event loop: a hop to a worker thread would cost more than the call. When the index must
+    first read the store again (after an import), that read runs in a worker thread instead.
+    Writes never run here: they are the writer's."""
     if desk.index.must_read_store():
         return await run_in_threadpool(function, *args, **kwargs)
     return function(*args, **kwargs)
+
+
+async def reading(ctx: Services, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a desk call that reads the store (showing a pair: its texts) on one of the few reader
+    threads. DuckDB lets go of the GIL while it reads, so such reads overlap each other and the
+    event loop's work: at 8 annotators more judgments a second for less server CPU each than
+    with the read on the loop (docs/performance.md, bench/load.py)."""
+    return await anyio.to_thread.run_sync(functools.partial(function, *args, **kwargs), limiter=ctx.readers)

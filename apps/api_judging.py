@@ -19,6 +19,7 @@ from apps.api_common import (
     json_answer,
     judgment_out,
     quick,
+    reading,
     rfc3339,
 )
 from apps.api_models import ErrorOut, EventsOut, JudgmentIn, JudgmentOut, Me, NextPairOut, UndoIn
@@ -39,7 +40,7 @@ async def me(ctx: Ctx, user: Caller) -> Me:
 async def next_pair(ctx: Ctx, user: Caller) -> Response:
     """The next pair for you to judge, sides shuffled, models hidden; `pair` is null when done.
     Its ids are aliases that only this desk can match to the stored ones (blind judging)."""
-    showing = await quick(ctx.desk, ctx.desk.next_showing, user.name)
+    showing = await reading(ctx, ctx.desk.next_showing, user.name)
     progress = await quick(ctx.desk, ctx.desk.progress, user.name)
     shown = None
     if showing is not None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import json
 import random
 import resource
@@ -186,7 +187,34 @@ def write_mixed_files(folder: Path, pairs: int, rng: random.Random) -> list[Path
     return paths
 
 
-def import_mixed(folder: Path, pairs: int, rng: random.Random, record: Callable[..., None]) -> None:
+# What an import stores, in order, without what differs from run to run (import ids, times).
+STORED_ROWS = {
+    "items": "SELECT id, dataset, source_id, prompt, prompt_hash, group_key, metadata, seq FROM items "
+    "ORDER BY seq",
+    "responses": "SELECT id, item_id, model, content, metadata FROM responses ORDER BY id",
+    "pairs": "SELECT id, item_id, response_a_id, response_b_id, metadata, seq FROM pairs ORDER BY seq",
+    "imports": "SELECT dataset, format, sources, items_added, responses_added, pairs_added FROM imports "
+    "ORDER BY imported_at",
+}
+
+
+def stored_digest(store: Store) -> str:
+    """A hash of every stored item, response, pair and import record, in order (`--digest`): the
+    same files give the same digest before and after a change to the import."""
+    digest = hashlib.sha256()
+    with store.cursor() as cur:
+        for table, query in STORED_ROWS.items():
+            digest.update(table.encode())
+            cur.execute(query)
+            while rows := cur.fetchmany(50_000):
+                for row in rows:
+                    digest.update(repr(row).encode())
+    return digest.hexdigest()[:16]
+
+
+def import_mixed(
+    folder: Path, pairs: int, rng: random.Random, record: Callable[..., None], digest: bool = False
+) -> None:
     """The import figures on realistic files (write_mixed_files): the first import, then the
     same files again (adds nothing), each with its peak RSS, in a store of their own."""
     files = write_mixed_files(folder, pairs, rng)
@@ -197,6 +225,8 @@ def import_mixed(folder: Path, pairs: int, rng: random.Random, record: Callable[
         cpu_first, cpu = time.process_time() - cpu, time.process_time()
         assert report.pairs_added == pairs, report
         record("import_mixed", f"import {pairs:,} pairs, mixed files", times, peak, report.pairs_added)
+        if digest:
+            print(f"stored rows digest (mixed files): {stored_digest(store)}")
         times, peak, again = measure(1, lambda: import_files(store, files, dataset="mixed"))
         cpu_again = time.process_time() - cpu
         assert not again.added_anything and again.items_already_stored == report.items_added, again
@@ -224,13 +254,15 @@ def import_only(args: argparse.Namespace) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        import_mixed(folder, args.pairs, rng, record)
+        import_mixed(folder, args.pairs, rng, record, args.digest)
         source = folder / "pairs.jsonl"
         write_pairs(source, args.pairs, rng)
         store = open_store(folder / "plain.duckdb")
         times, peak, report = measure(1, lambda: import_files(store, [source], dataset="bench"))
         assert report.pairs_added == args.pairs, report
         record("import", f"import {args.pairs:,} pairs, plain pairs file", times, peak, report.pairs_added)
+        if args.digest:
+            print(f"stored rows digest (plain pairs file): {stored_digest(store)}")
         times, peak, again = measure(1, lambda: import_files(store, [source], dataset="bench"))
         assert not again.added_anything
         record("reimport_unchanged", "import the same file again", times, peak)
@@ -355,6 +387,9 @@ def main() -> None:
         help="only these exports, e.g. 'dpo:trl,split' (split: the two eval-split runs); all when empty",
     )
     parser.add_argument("--import-only", action="store_true", help="import figures only (import.json)")
+    parser.add_argument(
+        "--digest", action="store_true", help="with --import-only: print a hash of the rows imports stored"
+    )
     args = parser.parse_args()
     if args.import_only:
         return import_only(args)

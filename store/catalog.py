@@ -144,8 +144,8 @@ def insert_rows(
     """New rows from Arrow tables (ITEM_COLUMNS, RESPONSE_COLUMNS, PAIR_COLUMNS), one statement
     per table given. An import may store its responses chunk by chunk inside its transaction;
     items and pairs take numbers from sequences, which a rollback does not give back, so they
-    are best stored once nothing can fail any more, or with numbers given in advance (a `seq`
-    column, from next_number; take_numbers takes them at the end)."""
+    are best stored once nothing can fail any more, or with provisional numbers (a `seq` column,
+    from provisional_numbers; number_items gives them theirs at the end)."""
     if items is not None:
         new_items = items  # noqa: F841 (read by name in the SQL)
         seq = ", seq" if "seq" in items.column_names else ""
@@ -173,48 +173,38 @@ def insert_rows(
         )
 
 
-# The sequences that number items and pairs (their serving order), as SQL that names each.
-_NEXT_NUMBER = {
-    "items": "SELECT coalesce(last_value + increment_by, start_value) FROM duckdb_sequences() "
-    "WHERE sequence_name = 'item_seq'",
-    "pairs": "SELECT coalesce(last_value + increment_by, start_value) FROM duckdb_sequences() "
-    "WHERE sequence_name = 'pair_seq'",
-}
-_TAKE_NUMBERS = {
-    "items": "SELECT min(n), max(n) FROM (SELECT nextval('item_seq') AS n FROM range(?))",
-    "pairs": "SELECT min(n), max(n) FROM (SELECT nextval('pair_seq') AS n FROM range(?))",
-}
+def provisional_numbers(count: int, stored: int) -> pa.Array:
+    """Numbers for `count` new items after `stored` others of the same import: -1, -2, ... in
+    file order, until number_items gives them theirs."""
+    import pyarrow as pa
+
+    return pa.array(range(-1 - stored, -1 - stored - count, -1), pa.int64())
 
 
-def next_number(cur: duckdb.DuckDBPyConnection, table: str) -> int:
-    """The number the next row of `table` ("items" or "pairs") would get, none taken."""
-    row = cur.execute(_NEXT_NUMBER[table]).fetchone()
-    assert row is not None and row[0] is not None
-    return int(row[0])
-
-
-def take_numbers(cur: duckdb.DuckDBPyConnection, table: str, count: int, first: int) -> None:
-    """Take `count` numbers of `table`'s sequence, which must start at `first`: rows stored with
-    numbers given in advance (insert_rows with a `seq` column) hold them for good. Sequences are
-    not rolled back, so an import takes them once nothing can refuse it any more; the store's
-    one writer runs it, so no other write can take one meanwhile."""
+def number_items(cur: duckdb.DuckDBPyConnection, import_id: str, count: int) -> None:
+    """Give the `count` items an import stored with provisional numbers their numbers (the order
+    they are served in) from item_seq, in file order. A sequence is not rolled back, so an import
+    takes its numbers once nothing can refuse it any more; it runs on the store's one writer, so
+    nothing else takes one meanwhile. (DuckDB does not tell a sequence's next value reliably
+    without taking it: after a reopen it reports that value as its last.)"""
     if count == 0:
         return
-    row = cur.execute(_TAKE_NUMBERS[table], [count]).fetchone()
+    row = cur.execute(
+        "SELECT min(n), max(n) FROM (SELECT nextval('item_seq') AS n FROM range(?))", [count]
+    ).fetchone()
     assert row is not None
-    if (row[0], row[1]) != (first, first + count - 1):
-        raise StoreError(
-            f"the {table} numbers {first}..{first + count - 1} were taken meanwhile "
-            f"(got {row[0]}..{row[1]}); nothing was written"
-        )
+    first, last = row
+    if last - first != count - 1:
+        raise StoreError(f"the item numbers {first}..{last} are not {count} in a row; nothing was written")
+    cur.execute("UPDATE items SET seq = ? - 1 - seq WHERE import_id = ? AND seq < 0", [first, import_id])
 
 
 @contextmanager
 def bulk_writing(cur: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """DuckDB on one thread for a bulk write, then as before. A large import's inserts into
-    keyed tables, and its commit, cost about half the CPU on one thread than on two, whose other
-    core reads and checks the next records meanwhile (docs/performance.md, Import). DuckDB's
-    setting is the database's, so reads that run meanwhile get one thread too."""
+    """DuckDB on one thread for a bulk write, then as before (the commit runs after, as set
+    before). An import's inserts into keyed tables cost less CPU on one thread than on two, and
+    the other core reads and checks the next records meanwhile (docs/performance.md, Import).
+    DuckDB's setting is the database's: reads that run meanwhile get one thread too."""
     row = cur.execute("SELECT current_setting('threads')").fetchone()
     threads = int(row[0]) if row is not None else 1
     cur.execute("SET threads = 1")

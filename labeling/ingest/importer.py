@@ -11,11 +11,11 @@ is already stored with the same prompt adds only the responses and pairs that ar
 There is one path for every file and every format: the planner (labeling/ingest/planner.py)
 checks records a chunk at a time and gives their rows as Arrow tables; items and responses (most
 of the bytes) are stored chunk by chunk, by DuckDB without the GIL on the other core while the
-next chunk is read; items get their numbers (the serving order) in advance and take them from
-their sequence at the end, once no record can refuse the import (a sequence keeps the numbers a
-rollback frees); pairs, whose order is known only at the end (records merge into earlier items),
-are stored then. A problem anywhere refuses the whole import: the transaction is rolled back and
-the problems are listed, at most 20, in file order.
+next chunk is read; items are stored with provisional numbers and take their numbers (the
+serving order) from their sequence at the end, once no record can refuse the import (a sequence
+keeps the numbers a rollback frees); pairs, whose order is known only at the end (records merge
+into earlier items), are stored then. A problem anywhere refuses the whole import: the
+transaction is rolled back and the problems are listed, at most 20, in file order.
 
 An import may also set the dataset's wording (labeling/wording.py): `wording={"question": ...}`,
 given as flags, and a file's dataset header (labeling/ingest/readers.py); flags win over the
@@ -318,7 +318,6 @@ class _Import:
         self.stored_problems = Problems()  # items stored with another prompt
         self.stored_items: dict[str, int] = {}  # item id -> rank, of items stored before
         self.stored_responses: set[str] = set()  # this import's responses stored before
-        self.first_item_number = 0  # the number of this import's first new item
         self.pairs: list[pa.Table] = []
 
     def when(self) -> datetime:
@@ -338,7 +337,6 @@ class _Import:
 
     def _import_rows(self, cur: Cursor) -> None:
         report, planner = self.report, self.planner
-        self.first_item_number = catalog.next_number(cur, "items")
         with ThreadPoolExecutor(max_workers=1) as writer:
             stored: Future[None] | None = None
             for chunk in planner.chunks(self.sources, self.fmt, self.wording.headers, report):
@@ -368,7 +366,7 @@ class _Import:
                         )
                     ]
                 )
-            catalog.take_numbers(cur, "items", report.items_added, self.first_item_number)
+            catalog.number_items(cur, self.import_id, report.items_added)
             # One chunk: DuckDB scans several Arrow chunks on several threads, and the sequence
             # numbers (the order pairs are served in) would then not follow the file.
             if pairs.num_rows:
@@ -424,8 +422,7 @@ class _Import:
             return  # the import is refused: nothing more is stored
         report = self.report
         if items.num_rows:
-            first = self.first_item_number + report.items_added
-            numbers = pa.array(range(first, first + items.num_rows), pa.int64())
+            numbers = catalog.provisional_numbers(items.num_rows, report.items_added)
             catalog.insert_rows(
                 cur, import_id=self.import_id, now=self.when(), items=items.append_column("seq", numbers)
             )

@@ -249,3 +249,21 @@ def test_rows_stored_chunk_by_chunk_are_not_also_held_until_the_commit(
     report = import_files(store, [write_jsonl(tmp_path / "many.jsonl", records)], dataset="d")
     assert report.pairs_added == 400
     assert held and held[0] - before < 1_000_000  # the pairs (and one chunk at most), not 4 MB
+
+
+def test_items_imported_after_the_store_is_reopened_continue_its_numbering(tmp_path: Path) -> None:
+    path = tmp_path / "desk.duckdb"
+    store = open_store(path)
+    import_files(store, [write_jsonl(tmp_path / "first.jsonl", pair_records("f", 2))], dataset="d")
+    store.close()
+    store = open_store(path)  # a reopened DuckDB sequence reports its next value as its last
+    try:
+        import_files(store, [write_jsonl(tmp_path / "next.jsonl", pair_records("n", 2))], dataset="d")
+        assert rows(store, "SELECT source_id, seq FROM items ORDER BY seq") == [
+            ("f0", 1),
+            ("f1", 2),
+            ("n0", 3),
+            ("n1", 4),
+        ]
+    finally:
+        store.close()

@@ -47,8 +47,8 @@ def registered(cur: duckdb.DuckDBPyConnection, **tables: pa.Table) -> Iterator[N
 
 # The functions below, which an import calls chunk after chunk inside its one transaction, give
 # DuckDB their Arrow tables as local variables that the SQL names (DuckDB reads a Python local
-# by its name): a registered table would be kept until the commit, a million rows' worth of Arrow
-# data held twice over (~2 GB at a million pairs).
+# by its name): a registered table would be kept until the commit, every chunk's rows held twice
+# over (about 1.5 GB more RSS at a million pairs, docs/performance.md).
 
 
 def prompt_hashes(cur: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) -> dict[str, str]:
@@ -164,11 +164,9 @@ def insert_rows(
         )
     if pairs is not None:
         new_pairs = pairs  # noqa: F841 (read by name in the SQL)
-        seq = ", seq" if "seq" in pairs.column_names else ""
         cur.execute(
-            f"INSERT INTO pairs (id, item_id, response_a_id, response_b_id, metadata{seq}, import_id, "
-            f"created_at) SELECT id, item_id, response_a_id, response_b_id, metadata{seq}, ?, ? "
-            "FROM new_pairs",
+            "INSERT INTO pairs (id, item_id, response_a_id, response_b_id, metadata, import_id, "
+            "created_at) SELECT id, item_id, response_a_id, response_b_id, metadata, ?, ? FROM new_pairs",
             [import_id, now],
         )
 

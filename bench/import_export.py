@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import json
+import os
 import random
 import resource
 import shutil
@@ -186,7 +188,38 @@ def write_mixed_files(folder: Path, pairs: int, rng: random.Random) -> list[Path
     return paths
 
 
-def import_mixed(folder: Path, pairs: int, rng: random.Random, record: Callable[..., None]) -> None:
+# What an import stores, in order, without what differs from run to run (import ids, times).
+STORED_ROWS = {
+    "items": "SELECT id, dataset, source_id, prompt, prompt_hash, group_key, metadata, seq FROM items "
+    "ORDER BY seq",
+    "responses": "SELECT id, item_id, model, content, metadata FROM responses ORDER BY id",
+    "pairs": "SELECT id, item_id, response_a_id, response_b_id, metadata, seq FROM pairs ORDER BY seq",
+    "imports": "SELECT dataset, format, sources, items_added, responses_added, pairs_added FROM imports "
+    "ORDER BY imported_at",
+}
+
+
+def stored_digest(store: Store) -> str:
+    """A hash of every stored item, response, pair and import record, in order (`--digest`): the
+    same files give the same digest before and after a change to the import (the files' folder,
+    a new temporary one each run, left out)."""
+    digest = hashlib.sha256()
+    with store.cursor() as cur:
+        for table, query in STORED_ROWS.items():
+            digest.update(table.encode())
+            cur.execute(query)
+            while rows := cur.fetchmany(50_000):
+                for row in rows:
+                    if table == "imports":
+                        sources = [{**src, "path": Path(src["path"]).name} for src in json.loads(row[2])]
+                        row = (*row[:2], sources, *row[3:])
+                    digest.update(repr(row).encode())
+    return digest.hexdigest()[:16]
+
+
+def import_mixed(
+    folder: Path, pairs: int, rng: random.Random, record: Callable[..., None], digest: bool = False
+) -> None:
     """The import figures on realistic files (write_mixed_files): the first import, then the
     same files again (adds nothing), each with its peak RSS, in a store of their own."""
     files = write_mixed_files(folder, pairs, rng)
@@ -206,6 +239,8 @@ def import_mixed(folder: Path, pairs: int, rng: random.Random, record: Callable[
         print(f"import CPU seconds (all threads): first {cpu_first:.2f}, again {cpu_again:.2f}")
         record("import_mixed_cpu", "CPU seconds of the mixed import", [round(cpu_first, 2)], peak)
         record("reimport_mixed_cpu", "CPU seconds of importing it again", [round(cpu_again, 2)], peak)
+        if digest:
+            print(f"stored rows digest (mixed files): {stored_digest(store)}")
     finally:
         store.close()
         for path in [*files, folder / "mixed.duckdb", folder / "mixed.duckdb.wal"]:
@@ -222,19 +257,25 @@ def import_only(args: argparse.Namespace) -> None:
         results[f"{key}_s"], results[f"{key}_peak_rss_mb"] = times[0], peak
         rows.append((label, span(times), str(records), peak))
 
+    print(f"load average before: {' '.join(f'{load:.2f}' for load in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        import_mixed(folder, args.pairs, rng, record)
+        import_mixed(folder, args.pairs, rng, record, args.digest)
         source = folder / "pairs.jsonl"
         write_pairs(source, args.pairs, rng)
         store = open_store(folder / "plain.duckdb")
+        cpu = time.process_time()
         times, peak, report = measure(1, lambda: import_files(store, [source], dataset="bench"))
         assert report.pairs_added == args.pairs, report
         record("import", f"import {args.pairs:,} pairs, plain pairs file", times, peak, report.pairs_added)
+        record("import_cpu", "CPU seconds of the plain import", [round(time.process_time() - cpu, 2)], peak)
+        if args.digest:
+            print(f"stored rows digest (plain pairs file): {stored_digest(store)}")
         times, peak, again = measure(1, lambda: import_files(store, [source], dataset="bench"))
         assert not again.added_anything
         record("reimport_unchanged", "import the same file again", times, peak)
         store.close()
+    print(f"load average after: {' '.join(f'{load:.2f}' for load in os.getloadavg())}")
     print(f"{'measure':<44}{'seconds':>14}{'records':>12}{'peak RSS MB':>13}")
     for label, seconds, records, peak in rows:
         print(f"{label:<44}{seconds:>14}{records:>12}{peak:>13}")
@@ -355,6 +396,9 @@ def main() -> None:
         help="only these exports, e.g. 'dpo:trl,split' (split: the two eval-split runs); all when empty",
     )
     parser.add_argument("--import-only", action="store_true", help="import figures only (import.json)")
+    parser.add_argument(
+        "--digest", action="store_true", help="with --import-only: print a hash of the rows imports stored"
+    )
     args = parser.parse_args()
     if args.import_only:
         return import_only(args)

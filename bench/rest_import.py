@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import signal
 import statistics
@@ -32,6 +33,12 @@ from load import free_port, memory_mb, start_server
 from labeling import tokens, users
 from labeling.clock import utc_now
 from store.db import open_store
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far, every thread (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def one_judgment(annotator: httpx.Client) -> float:
@@ -72,6 +79,8 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}/api/v1"
         try:
             before = memory_mb(server.pid)
+            cpu_before = cpu_seconds(server.pid)
+            load_before = os.getloadavg()
             chunks = []
             with httpx.Client(
                 base_url=url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=600
@@ -90,6 +99,7 @@ def main() -> None:
                     answer.raise_for_status()
                     chunks.append(time.perf_counter() - chunk_started)
                 total = time.perf_counter() - started
+            server_cpu = cpu_seconds(server.pid) - cpu_before
             after = memory_mb(server.pid)
             with httpx.Client(
                 base_url=url, headers={"Authorization": f"Bearer {ana_token}"}, timeout=60
@@ -101,7 +111,9 @@ def main() -> None:
         finally:
             server.send_signal(signal.SIGINT)
             server.wait(timeout=60)
+    print(f"load average before: {' '.join(f'{load:.2f}' for load in load_before)}")
     print(f"import of {args.pairs:,} pairs in {len(chunks)} chunks: {total:.2f} s")
+    print(f"  server CPU seconds during the import (every thread): {server_cpu:.2f}")
     low, middle, high = min(chunks), statistics.median(chunks), max(chunks)
     print(f"  chunks: min {low:.2f} s, median {middle:.2f} s, max {high:.2f} s")
     print(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from labeling.models import Item, Pair, Response, messages_from_json
+from store.errors import StoreError
 
 if TYPE_CHECKING:  # loaded where tables are built: `prefdesk stats` needs no pyarrow
     import pyarrow as pa
@@ -32,7 +33,9 @@ def _ids_table(ids: Sequence[str]) -> pa.Table:
 
 @contextmanager
 def registered(cur: duckdb.DuckDBPyConnection, **tables: pa.Table) -> Iterator[None]:
-    """Arrow tables visible to SQL under the given names for the duration of the block."""
+    """Arrow tables visible to SQL under the given names for the duration of the block. Inside
+    a transaction, DuckDB keeps a registered table (the view it was read through) until the
+    commit: bulk writes read their Arrow tables by a local name instead (insert_rows)."""
     for name, table in tables.items():
         cur.register(name, table)
     try:
@@ -42,20 +45,26 @@ def registered(cur: duckdb.DuckDBPyConnection, **tables: pa.Table) -> Iterator[N
             cur.unregister(name)
 
 
+# The functions below, which an import calls chunk after chunk inside its one transaction, give
+# DuckDB their Arrow tables as local variables that the SQL names (DuckDB reads a Python local
+# by its name): a registered table would be kept until the commit, every chunk's rows held twice
+# over (about 1.5 GB more RSS at a million pairs, docs/performance.md).
+
+
 def prompt_hashes(cur: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) -> dict[str, str]:
     """prompt_hash of each already-stored item among `item_ids`."""
-    with registered(cur, wanted=_ids_table(item_ids)):
-        rows = cur.execute("SELECT i.id, i.prompt_hash FROM items i JOIN wanted w ON w.id = i.id").fetchall()
+    wanted = _ids_table(item_ids)  # noqa: F841 (read by name in the SQL)
+    rows = cur.execute("SELECT i.id, i.prompt_hash FROM items i JOIN wanted w ON w.id = i.id").fetchall()
     return {row[0]: row[1] for row in rows}
 
 
 def responses_of(cur: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
     """(response id, content) of stored responses for each of `item_ids`, oldest first."""
-    with registered(cur, wanted=_ids_table(item_ids)):
-        rows = cur.execute(
-            "SELECT r.item_id, r.id, r.content FROM responses r JOIN wanted w ON w.id = r.item_id "
-            "ORDER BY r.created_at, r.id"
-        ).fetchall()
+    wanted = _ids_table(item_ids)  # noqa: F841 (read by name in the SQL)
+    rows = cur.execute(
+        "SELECT r.item_id, r.id, r.content FROM responses r JOIN wanted w ON w.id = r.item_id "
+        "ORDER BY r.created_at, r.id"
+    ).fetchall()
     found: dict[str, list[tuple[str, str]]] = {}
     for item_id, response_id, content in rows:
         found.setdefault(item_id, []).append((response_id, content))
@@ -63,23 +72,23 @@ def responses_of(cur: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) -> dic
 
 
 def stored_pair_ids(cur: duckdb.DuckDBPyConnection, pair_ids: Sequence[str]) -> set[str]:
-    with registered(cur, wanted=_ids_table(pair_ids)):
-        rows = cur.execute("SELECT p.id FROM pairs p JOIN wanted w USING (id)").fetchall()
+    wanted = _ids_table(pair_ids)  # noqa: F841 (read by name in the SQL)
+    rows = cur.execute("SELECT p.id FROM pairs p JOIN wanted w USING (id)").fetchall()
     return {row[0] for row in rows}
 
 
 def stored_response_ids(cur: duckdb.DuckDBPyConnection, item_ids: Sequence[str]) -> pa.Array:
     """Ids of the stored responses of `item_ids`, as an Arrow array (to filter new rows by)."""
-    with registered(cur, wanted=_ids_table(item_ids)):
-        found = cur.execute("SELECT r.id FROM responses r JOIN wanted w ON w.id = r.item_id").to_arrow_table()
+    wanted = _ids_table(item_ids)  # noqa: F841 (read by name in the SQL)
+    found = cur.execute("SELECT r.id FROM responses r JOIN wanted w ON w.id = r.item_id").to_arrow_table()
     return found.column(0).combine_chunks()
 
 
 def stored_pair_ids_among(cur: duckdb.DuckDBPyConnection, pair_ids: pa.Array) -> pa.Array:
     import pyarrow as pa
 
-    with registered(cur, wanted=pa.table({"id": pair_ids})):
-        found = cur.execute("SELECT p.id FROM pairs p JOIN wanted w USING (id)").to_arrow_table()
+    wanted = pa.table({"id": pair_ids})  # noqa: F841 (read by name in the SQL)
+    found = cur.execute("SELECT p.id FROM pairs p JOIN wanted w USING (id)").to_arrow_table()
     return found.column(0).combine_chunks()
 
 
@@ -135,29 +144,72 @@ def insert_rows(
     """New rows from Arrow tables (ITEM_COLUMNS, RESPONSE_COLUMNS, PAIR_COLUMNS), one statement
     per table given. An import may store its responses chunk by chunk inside its transaction;
     items and pairs take numbers from sequences, which a rollback does not give back, so they
-    are best stored once nothing can fail any more."""
+    are best stored once nothing can fail any more, or with provisional numbers (a `seq` column,
+    from provisional_numbers; number_items gives them theirs at the end)."""
     if items is not None:
-        with registered(cur, new_items=items):
-            cur.execute(
-                "INSERT INTO items (id, dataset, source_id, prompt, prompt_hash, group_key, metadata, "
-                "import_id, created_at) SELECT id, dataset, source_id, prompt, prompt_hash, group_key, "
-                "metadata, ?, ? FROM new_items",
-                [import_id, now],
-            )
+        new_items = items  # noqa: F841 (read by name in the SQL)
+        seq = ", seq" if "seq" in items.column_names else ""
+        cur.execute(
+            f"INSERT INTO items (id, dataset, source_id, prompt, prompt_hash, group_key, metadata{seq}, "
+            "import_id, created_at) SELECT id, dataset, source_id, prompt, prompt_hash, group_key, "
+            f"metadata{seq}, ?, ? FROM new_items",
+            [import_id, now],
+        )
     if responses is not None:
-        with registered(cur, new_responses=responses):
-            cur.execute(
-                "INSERT INTO responses (id, item_id, model, content, metadata, import_id, created_at) "
-                "SELECT id, item_id, model, content, metadata, ?, ? FROM new_responses",
-                [import_id, now],
-            )
+        new_responses = responses  # noqa: F841 (read by name in the SQL)
+        cur.execute(
+            "INSERT INTO responses (id, item_id, model, content, metadata, import_id, created_at) "
+            "SELECT id, item_id, model, content, metadata, ?, ? FROM new_responses",
+            [import_id, now],
+        )
     if pairs is not None:
-        with registered(cur, new_pairs=pairs):
-            cur.execute(
-                "INSERT INTO pairs (id, item_id, response_a_id, response_b_id, metadata, import_id, "
-                "created_at) SELECT id, item_id, response_a_id, response_b_id, metadata, ?, ? FROM new_pairs",
-                [import_id, now],
-            )
+        new_pairs = pairs  # noqa: F841 (read by name in the SQL)
+        cur.execute(
+            "INSERT INTO pairs (id, item_id, response_a_id, response_b_id, metadata, import_id, "
+            "created_at) SELECT id, item_id, response_a_id, response_b_id, metadata, ?, ? FROM new_pairs",
+            [import_id, now],
+        )
+
+
+def provisional_numbers(count: int, stored: int) -> pa.Array:
+    """Numbers for `count` new items after `stored` others of the same import: -1, -2, ... in
+    file order, until number_items gives them theirs."""
+    import pyarrow as pa
+
+    return pa.array(range(-1 - stored, -1 - stored - count, -1), pa.int64())
+
+
+def number_items(cur: duckdb.DuckDBPyConnection, import_id: str, count: int) -> None:
+    """Give the `count` items an import stored with provisional numbers their numbers (the order
+    they are served in) from item_seq, in file order. A sequence is not rolled back, so an import
+    takes its numbers once nothing can refuse it any more; it runs on the store's one writer, so
+    nothing else takes one meanwhile. (DuckDB does not tell a sequence's next value reliably
+    without taking it: after a reopen it reports that value as its last.)"""
+    if count == 0:
+        return
+    row = cur.execute(
+        "SELECT min(n), max(n) FROM (SELECT nextval('item_seq') AS n FROM range(?))", [count]
+    ).fetchone()
+    assert row is not None
+    first, last = row
+    if last - first != count - 1:
+        raise StoreError(f"the item numbers {first}..{last} are not {count} in a row; nothing was written")
+    cur.execute("UPDATE items SET seq = ? - 1 - seq WHERE import_id = ? AND seq < 0", [first, import_id])
+
+
+@contextmanager
+def bulk_writing(cur: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """DuckDB on one thread for a bulk write, then as before (the commit runs after, as set
+    before). An import's inserts into keyed tables cost less CPU on one thread than on two, and
+    the other core reads and checks the next records meanwhile (docs/performance.md, Import).
+    DuckDB's setting is the database's: reads that run meanwhile get one thread too."""
+    row = cur.execute("SELECT current_setting('threads')").fetchone()
+    threads = int(row[0]) if row is not None else 1
+    cur.execute("SET threads = 1")
+    try:
+        yield
+    finally:
+        cur.execute(f"SET threads = {threads:d}")
 
 
 def insert_import_record(

@@ -9,11 +9,13 @@ of its item, model and content, a pair a hash of its two responses. A record for
 is already stored with the same prompt adds only the responses and pairs that are new.
 
 There is one path for every file and every format: the planner (labeling/ingest/planner.py)
-checks records a chunk at a time and gives their rows as Arrow tables; the responses (most of
-the bytes) are stored chunk by chunk, by DuckDB without the GIL on the other core while the next
-chunk is read; items and pairs are stored at the end, once no record can refuse the import
-(their sequences would keep numbers a rollback freed). A problem anywhere refuses the whole
-import: the transaction is rolled back and the problems are listed, at most 20, in file order.
+checks records a chunk at a time and gives their rows as Arrow tables; items and responses (most
+of the bytes) are stored chunk by chunk, by DuckDB without the GIL on the other core while the
+next chunk is read; items are stored with provisional numbers and take their numbers (the
+serving order) from their sequence at the end, once no record can refuse the import (a sequence
+keeps the numbers a rollback frees); pairs, whose order is known only at the end (records merge
+into earlier items), are stored then. A problem anywhere refuses the whole import: the
+transaction is rolled back and the problems are listed, at most 20, in file order.
 
 An import may also set the dataset's wording (labeling/wording.py): `wording={"question": ...}`,
 given as flags, and a file's dataset header (labeling/ingest/readers.py); flags win over the
@@ -137,7 +139,7 @@ class _Source:
                     (number, Problem(name, number, None, f"cannot be stored as JSON: {exc}", "record"))
                 )
                 continue
-            if orjson.loads(data) != record and _non_finite(record):  # orjson writes them as null
+            if b"null" in data and _non_finite(record):  # orjson writes NaN and Infinity as null
                 located.append((number, Problem(name, number, None, NOT_JSON_NUMBERS, "record")))
                 continue
             digest.update(data)
@@ -316,7 +318,6 @@ class _Import:
         self.stored_problems = Problems()  # items stored with another prompt
         self.stored_items: dict[str, int] = {}  # item id -> rank, of items stored before
         self.stored_responses: set[str] = set()  # this import's responses stored before
-        self.items: list[pa.Table] = []
         self.pairs: list[pa.Table] = []
 
     def when(self) -> datetime:
@@ -331,7 +332,11 @@ class _Import:
         return self.report
 
     def _import(self, tx: Tx) -> None:
-        report, planner, cur = self.report, self.planner, tx.cur
+        with catalog.bulk_writing(tx.cur):
+            self._import_rows(tx.cur)
+
+    def _import_rows(self, cur: Cursor) -> None:
+        report, planner = self.report, self.planner
         with ThreadPoolExecutor(max_workers=1) as writer:
             stored: Future[None] | None = None
             for chunk in planner.chunks(self.sources, self.fmt, self.wording.headers, report):
@@ -345,10 +350,8 @@ class _Import:
             if not planner.item_index:
                 raise ImportRejected([Problem(self.sources[0].name, None, None, "no records found")])
             self._check_stored_growth(cur)
-            items = pa.concat_tables(self.items).combine_chunks() if self.items else None
             pairs = self._pairs(cur)
             report.items_already_stored = len(self.stored_items)
-            report.items_added = items.num_rows if items is not None else 0
             report.pairs_added = pairs.num_rows
             if pairs.num_rows > self.limits.max_pairs:  # everything stored so far is rolled back
                 raise ImportRejected(
@@ -363,10 +366,11 @@ class _Import:
                         )
                     ]
                 )
-            # One chunk each: DuckDB scans several Arrow chunks on several threads, and the
-            # sequence numbers (the order pairs are served in) would then not follow the file.
-            if report.items_added or pairs.num_rows:
-                catalog.insert_rows(cur, import_id=self.import_id, now=self.when(), items=items, pairs=pairs)
+            catalog.number_items(cur, self.import_id, report.items_added)
+            # One chunk: DuckDB scans several Arrow chunks on several threads, and the sequence
+            # numbers (the order pairs are served in) would then not follow the file.
+            if pairs.num_rows:
+                catalog.insert_rows(cur, import_id=self.import_id, now=self.when(), pairs=pairs)
             self.wording.apply(cur, report, self.when)
             if report.added_anything:
                 catalog.insert_import_record(
@@ -380,7 +384,7 @@ class _Import:
                 )
 
     def _store_chunk(self, cur: Cursor, chunk: Chunk) -> None:
-        """Store a chunk's new responses; keep its new items and pairs for the end."""
+        """Store a chunk's new items and responses; keep its new pairs for the end."""
         items, responses, pairs = chunk.items, chunk.responses, chunk.pairs
         found = catalog.prompt_hashes(cur, chunk.item_ids) if chunk.item_ids else {}
         if found:
@@ -413,11 +417,19 @@ class _Import:
                 self.stored_responses.update(already.to_pylist())
                 responses = _without(responses, already)
                 pairs = _without(pairs, catalog.stored_pair_ids_among(cur, pairs.column("id")))
-        self.items.append(items)
         self.pairs.append(pairs)
-        if responses.num_rows and not self.planner.problems.found and not self.stored_problems.found:
+        if self.planner.problems.found or self.stored_problems.found:
+            return  # the import is refused: nothing more is stored
+        report = self.report
+        if items.num_rows:
+            numbers = catalog.provisional_numbers(items.num_rows, report.items_added)
+            catalog.insert_rows(
+                cur, import_id=self.import_id, now=self.when(), items=items.append_column("seq", numbers)
+            )
+            report.items_added += items.num_rows
+        if responses.num_rows:
             catalog.insert_rows(cur, import_id=self.import_id, now=self.when(), responses=responses)
-            self.report.responses_added += responses.num_rows
+            report.responses_added += responses.num_rows
 
     def _check_stored_growth(self, cur: Cursor) -> None:
         """An item stored before whose responses are all paired stays under the cap, counting

@@ -187,3 +187,83 @@ def test_records_sent_with_nan_or_infinity_are_refused_like_files(store: Store, 
         "Nothing was imported.",
     ]
     assert rows(store, "SELECT count(*) FROM items") == [(0,)]
+
+
+def pair_records(prefix: str, count: int, content: str = "") -> list[dict[str, Any]]:
+    return [
+        {"id": f"{prefix}{n}", "prompt": f"Q{n}", "response_a": f"a{n}{content}", "response_b": f"b{n}"}
+        for n in range(count)
+    ]
+
+
+def test_items_are_numbered_in_file_order_and_a_refused_import_takes_no_numbers(
+    monkeypatch: pytest.MonkeyPatch, store: Store, tmp_path: Path
+) -> None:
+    small_chunks(monkeypatch, 2)  # items are stored chunk by chunk, numbered in advance
+    import_files(store, [write_jsonl(tmp_path / "first.jsonl", pair_records("f", 3))], dataset="d")
+    refused = [*pair_records("r", 5), {"id": "bad", "prompt": "Q", "response_a": "a", "response_b": " "}]
+    with pytest.raises(ImportRejected):  # its first four items were stored, then rolled back
+        import_files(store, [write_jsonl(tmp_path / "refused.jsonl", refused)], dataset="d")
+    import_files(store, [write_jsonl(tmp_path / "next.jsonl", pair_records("n", 3))], dataset="d")
+    assert rows(store, "SELECT source_id, seq FROM items ORDER BY seq") == [
+        ("f0", 1),
+        ("f1", 2),
+        ("f2", 3),
+        ("n0", 4),
+        ("n1", 5),
+        ("n2", 6),
+    ]
+    assert rows(store, "SELECT count(*), min(seq), max(seq) FROM pairs") == [(6, 1, 6)]
+
+
+def test_an_import_leaves_the_engine_settings_as_it_found_them(store: Store, tmp_path: Path) -> None:
+    def threads() -> list[tuple[Any, ...]]:
+        return rows(store, "SELECT current_setting('threads')")
+
+    before = threads()
+    import_files(store, [write_jsonl(tmp_path / "good.jsonl", pair_records("g", 2))], dataset="d")
+    assert threads() == before
+    with pytest.raises(ImportRejected):
+        import_files(store, [write_jsonl(tmp_path / "bad.jsonl", [{"prompt": "Q"}])], dataset="d")
+    assert threads() == before
+
+
+def test_rows_stored_chunk_by_chunk_are_not_also_held_until_the_commit(
+    monkeypatch: pytest.MonkeyPatch, store: Store, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+
+    from store import catalog
+
+    small_chunks(monkeypatch, 50)
+    held: list[int] = []
+    insert_import_record = catalog.insert_import_record
+
+    def at_the_end(*args: Any, **kwargs: Any) -> None:  # the import's last write before the commit
+        held.append(pa.total_allocated_bytes())
+        insert_import_record(*args, **kwargs)
+
+    monkeypatch.setattr(catalog, "insert_import_record", at_the_end)
+    before = pa.total_allocated_bytes()
+    records = pair_records("m", 400, content=" " + "x" * 10_000)  # 4 MB of responses
+    report = import_files(store, [write_jsonl(tmp_path / "many.jsonl", records)], dataset="d")
+    assert report.pairs_added == 400
+    assert held and held[0] - before < 1_000_000  # the pairs (and one chunk at most), not 4 MB
+
+
+def test_items_imported_after_the_store_is_reopened_continue_its_numbering(tmp_path: Path) -> None:
+    path = tmp_path / "desk.duckdb"
+    store = open_store(path)
+    import_files(store, [write_jsonl(tmp_path / "first.jsonl", pair_records("f", 2))], dataset="d")
+    store.close()
+    store = open_store(path)  # a reopened DuckDB sequence reports its next value as its last
+    try:
+        import_files(store, [write_jsonl(tmp_path / "next.jsonl", pair_records("n", 2))], dataset="d")
+        assert rows(store, "SELECT source_id, seq FROM items ORDER BY seq") == [
+            ("f0", 1),
+            ("f1", 2),
+            ("n0", 3),
+            ("n1", 4),
+        ]
+    finally:
+        store.close()

@@ -67,7 +67,7 @@ class ServeOptions:
     sessions: SessionPolicy = field(default_factory=SessionPolicy)  # browser sessions' lifetime, idle timeout
     sign_in: SignInPolicy = field(default_factory=SignInPolicy)  # throttling of failed sign-ins
     judging_rate: JudgingRate | None = JudgingRate()  # per annotator; None: no limit
-    engine_threads: int = 1  # DuckDB's worker threads (store/db.py tune_for_serving says why 1)
+    engine_threads: int | None = None  # DuckDB's worker threads; None: its default, one per core
 
     @property
     def tls(self) -> bool:

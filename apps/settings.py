@@ -153,7 +153,7 @@ class ServeSettings:
     session_idle: timedelta = timedelta(hours=2)  # ... or this long after its last request
     judgment_rate: float = 5.0  # judgments (and undos) per second per annotator; 0: no limit
     judgment_burst: int = 20  # of them at once, after a pause
-    engine_threads: int = 1  # DuckDB's worker threads in the serving process
+    engine_threads: int | None = None  # DuckDB's worker threads in the serving process; None: one per core
 
 
 @dataclass(frozen=True)
@@ -464,10 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--engine-threads",
         type=_positive,
-        default=1,
         metavar="N",
-        help="the store engine's worker threads (default 1: cheapest per judgment; more speed up "
-        "big imports and exports through the REST API)",
+        help="the store engine's worker threads (default: one per core)",
     )
 
     export = commands.add_parser(

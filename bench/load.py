@@ -86,7 +86,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(db: Path, port: int, overlap: int, engine_threads: int = 1) -> subprocess.Popen[str]:
+def start_server(
+    db: Path, port: int, overlap: int, engine_threads: int | None = None
+) -> subprocess.Popen[str]:
     process = subprocess.Popen(
         [
             sys.executable,
@@ -101,8 +103,7 @@ def start_server(db: Path, port: int, overlap: int, engine_threads: int = 1) -> 
             str(overlap),
             "--judgment-rate",
             "0",
-            "--engine-threads",
-            str(engine_threads),
+            *(["--engine-threads", str(engine_threads)] if engine_threads else []),
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -264,13 +265,16 @@ def main() -> None:
     parser.add_argument("--levels", default="1,8,32")
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--scarce", action="store_true", help="overlap 1 on 3,000 pairs, no seeded judgments")
-    parser.add_argument("--engine-threads", type=int, default=1, help="prefdesk serve --engine-threads")
+    parser.add_argument(
+        "--engine-threads", type=int, help="prefdesk serve --engine-threads (default: its own)"
+    )
     args = parser.parse_args()
     if args.scarce:
         args.items, args.seeded = 3_000, 0
     print(
         f"$ python bench/load.py --items {args.items} --seeded {args.seeded} --levels {args.levels} "
-        f"--seconds {args.seconds}{' --scarce' if args.scarce else ''} --engine-threads {args.engine_threads}"
+        f"--seconds {args.seconds}{' --scarce' if args.scarce else ''}"
+        f"{f' --engine-threads {args.engine_threads}' if args.engine_threads else ''}"
     )
     levels = [int(x) for x in args.levels.split(",")]
 

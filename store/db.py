@@ -142,16 +142,17 @@ class Store:
         if self.path != ":memory:":
             make_private(Path(self.path + ".wal"))
 
-    def tune_for_serving(self, engine_threads: int) -> None:
-        """For a long-running server. DuckDB's allocator hands freed memory back to the system
-        instead of keeping it (reading a million judgments at start left ~130 MB behind). And its
-        worker threads: every query wakes them, which for the desk's many small queries (a pair's
-        texts, a judgment's insert) costs more CPU than it saves (docs/performance.md, bench/load.py
-        --engine-threads); `prefdesk serve --engine-threads N` gives bulk work more."""
+    def tune_for_serving(self, engine_threads: int | None = None) -> None:
+        """For a long-running server: DuckDB's allocator hands freed memory back to the system
+        instead of keeping it (reading a million judgments at start left ~130 MB behind), also
+        from a thread of its own. `engine_threads`: DuckDB's worker threads (None: its default,
+        one per core, which served 8 annotators best: docs/performance.md, bench/load.py
+        --engine-threads)."""
         with self.cursor() as cur:
             cur.execute("SET allocator_flush_threshold = '16MB'")
-            cur.execute(f"SET threads = {int(engine_threads)}")
             cur.execute("SET allocator_background_threads = true")
+            if engine_threads is not None:
+                cur.execute(f"SET threads = {int(engine_threads)}")
 
     def schema_version(self) -> int:
         with self.cursor() as cur:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from store.db import Store, open_store
 from tests.app.conftest import RestDesk, judgment_body, served_desk
 
 pytestmark = pytest.mark.app
@@ -230,17 +231,23 @@ def test_eval_sets_through_the_api_empty_exports_refused_and_registrations_undon
         assert ana.get("/eval-sets").status_code == 403
 
 
-def engine_threads(desk: RestDesk) -> int:
-    with desk.store.cursor() as cur:
+def engine_threads(store: Store) -> int:
+    with store.cursor() as cur:
         row = cur.execute("SELECT current_setting('threads')").fetchone()
     assert row is not None
     return int(row[0])
 
 
-def test_the_serving_store_runs_one_engine_thread_unless_told(rest_desk: RestDesk, tmp_path: Path) -> None:
-    assert engine_threads(rest_desk) == 1  # cheapest per judgment (store/db.py tune_for_serving)
+def test_the_serving_store_runs_the_engines_own_thread_count_unless_told(
+    rest_desk: RestDesk, tmp_path: Path
+) -> None:
+    unserved = open_store(":memory:")
+    try:
+        assert engine_threads(rest_desk.store) == engine_threads(unserved)
+    finally:
+        unserved.close()
     (tmp_path / "more").mkdir()
     with served_desk(tmp_path / "more", engine_threads=3) as desk:
-        assert engine_threads(desk) == 3
+        assert engine_threads(desk.store) == 3
         with desk.client("ana") as ana:
             judge(ana)

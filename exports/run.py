@@ -285,25 +285,36 @@ def check_records(
 ) -> Iterator[tuple[Entry, dict[str, Any]]]:
     """Build and check every record, in order; fail the export, naming the item, on the first
     record that breaks its format's rules."""
-    check = export_format(kind, target).load_check()
-    first_keys: tuple[str, ...] | None = None
-    first_types: tuple[type, ...] = ()
+    check = RecordCheck(kind, target)
     for entry, source in sources:
         record = build(source)
-        problem = check(record)
+        check(entry, record)
+        yield entry, record
+
+
+class RecordCheck:
+    """Each record checked by its format's rules, and held to the first record's fields and
+    value types (TRL reads the format from row one): a broken one fails the export, naming its item."""
+
+    def __init__(self, kind: str, target: str) -> None:
+        self.kind, self.target = kind, target
+        self._check = export_format(kind, target).load_check()
+        self.first: tuple[tuple[str, ...], tuple[type, ...]] | None = None
+
+    def __call__(self, entry: Entry, record: dict[str, Any]) -> None:
+        problem = self._check(record)
         if problem is None:
             # checks.shape, split in two so that both halves are made in C: keys, then value types
-            keys, types = tuple(record), tuple(map(type, record.values()))
-            if first_keys is None:
-                first_keys, first_types = keys, types
-            elif keys != first_keys or types != first_types:
+            shape = (tuple(record), tuple(map(type, record.values())))
+            if self.first is None:
+                self.first = shape
+            elif shape != self.first:
                 problem = "its fields differ from the first record's (TRL reads the format from row one)"
         if problem is not None:
             raise ExportError(
-                f"{kind} {target}: the record for item {entry.item_id!r} ({entry.origin}) is broken: "
-                f"{problem}. Nothing was written."
+                f"{self.kind} {self.target}: the record for item {entry.item_id!r} ({entry.origin}) is "
+                f"broken: {problem}. Nothing was written."
             )
-        yield entry, record
 
 
 def checked_lines(
@@ -322,9 +333,7 @@ def checked_lines(
     first record is always built and checked: every row's shape is held to its shape."""
     import pyarrow as pa
 
-    check = export_format(kind, target).load_check()
-    first_keys: tuple[str, ...] | None = None
-    first_types: tuple[type, ...] = ()
+    check = RecordCheck(kind, target)
     for batch in _batches(entries, BATCH_RECORDS):
         made: list[str | None] = [None] * len(batch)
         store_made: pa.Array | None = None
@@ -347,11 +356,11 @@ def checked_lines(
                 last_role=template.last_role,
                 distinct_texts=template.distinct_texts,
             )
-            if store_made.null_count == 0 and first_keys is not None:
+            if store_made.null_count == 0 and check.first is not None:
                 yield batch, store_made
                 continue
             made = store_made.to_pylist()
-        if first_keys is None:
+        if check.first is None:
             made[0] = None  # built and checked: the shape every line is held to
         slow = [n for n, line in enumerate(made) if line is None]
         if slow:
@@ -360,20 +369,7 @@ def checked_lines(
             for n in slow:
                 entry = batch[n]
                 record = build(entry.with_texts(parse_prompt(prompt_json[entry.item_row]), texts))
-                problem = check(record)
-                if problem is None:
-                    keys, types = tuple(record), tuple(map(type, record.values()))
-                    if first_keys is None:
-                        first_keys, first_types = keys, types
-                    elif keys != first_keys or types != first_types:
-                        problem = (
-                            "its fields differ from the first record's (TRL reads the format from row one)"
-                        )
-                if problem is not None:
-                    raise ExportError(
-                        f"{kind} {target}: the record for item {entry.item_id!r} ({entry.origin}) is broken: "
-                        f"{problem}. Nothing was written."
-                    )
+                check(entry, record)
                 made[n] = write.jsonl_line(record).decode("utf-8")
         yield batch, cast(list[str], made)
 

@@ -203,6 +203,6 @@ async def quick(desk: Desk, function: Callable[..., Any], *args: Any, **kwargs: 
 async def reading(ctx: Services, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run a desk call that reads the store (showing a pair: its texts) on one of the few reader
     threads. DuckDB lets go of the GIL while it reads, so such reads overlap each other and the
-    event loop's work: at 8 annotators more judgments a second for less server CPU each than
-    with the read on the loop (docs/performance.md, bench/load.py)."""
+    event loop's work: with the read on the loop, 8 annotators judged fewer pairs a second for
+    more server CPU each (docs/performance.md, "Serving: memory and threads")."""
     return await anyio.to_thread.run_sync(functools.partial(function, *args, **kwargs), limiter=ctx.readers)

@@ -209,7 +209,14 @@ def bulk_writing(cur: duckdb.DuckDBPyConnection) -> Iterator[None]:
     try:
         yield
     finally:
-        cur.execute(f"SET threads = {threads:d}")
+        # On a cursor of its own: after an engine error this one's transaction is aborted and
+        # refuses every statement (which would hide that error and keep one thread for good),
+        # and the setting is the database's, not the transaction's.
+        other = cur.cursor()
+        try:
+            other.execute(f"SET threads = {threads:d}")
+        finally:
+            other.close()
 
 
 def insert_import_record(

@@ -12,7 +12,9 @@ import pytest
 from labeling.errors import ImportRejected
 from labeling.ingest import import_files, import_records
 from labeling.ingest.planner import Planner
-from store.db import Store, open_store
+from store import catalog
+from store.db import Cursor, Store, open_store
+from store.errors import StoreError
 from tests.conftest import write_jsonl
 
 
@@ -226,6 +228,21 @@ def test_an_import_leaves_the_engine_settings_as_it_found_them(store: Store, tmp
     with pytest.raises(ImportRejected):
         import_files(store, [write_jsonl(tmp_path / "bad.jsonl", [{"prompt": "Q"}])], dataset="d")
     assert threads() == before
+
+
+def test_an_engine_error_inside_an_import_is_the_error_reported_and_the_settings_come_back(
+    monkeypatch: pytest.MonkeyPatch, store: Store, tmp_path: Path
+) -> None:
+    before = rows(store, "SELECT current_setting('threads')")
+
+    def refused_by_the_engine(cur: Cursor, import_id: str, count: int) -> None:
+        cur.execute("SELECT error('the engine refused this')")
+
+    monkeypatch.setattr(catalog, "number_items", refused_by_the_engine)
+    with pytest.raises(StoreError, match="the engine refused this"):
+        import_files(store, [write_jsonl(tmp_path / "good.jsonl", pair_records("g", 2))], dataset="d")
+    assert rows(store, "SELECT current_setting('threads')") == before
+    assert rows(store, "SELECT count(*) FROM items") == [(0,)]
 
 
 def test_rows_stored_chunk_by_chunk_are_not_also_held_until_the_commit(
